@@ -1,0 +1,191 @@
+// The autograd contract and the generic reverse walk: ops record a Node on their output; backward() visits
+// nodes in reverse topological order, undoes broadcasting once, checks every gradient's shape and
+// accumulates with +=.
+import { AutogradError, DTypeError, ShapeError, fmtShape } from '../errors.js';
+import { addInto, sumToShape } from '../kernels/elementwise.js';
+import { broadcastsTo, sameShape } from '../tensor/shape.js';
+import { Tensor, allocStorage, registerBackward } from '../tensor/tensor.js';
+
+/** How a primitive differentiates: gradients for each input given the output's gradient. */
+export interface OpSpec<Attrs = unknown> {
+  /** The op's name: the same word as its function, its op-table key and its error messages. */
+  readonly name: string;
+  /** Input names for messages; a variadic op (concat) names the list once: `tensors` → `tensors[2]`. */
+  readonly inputs: readonly string[];
+  readonly variadic?: boolean;
+  /**
+   * Gradients for each input (null where an input needs none). A gradient may have the output's
+   * broadcast shape: the engine sums it back to the input's shape. Runs with grad recording off.
+   */
+  backward(gy: Tensor, ctx: OpContext<Attrs>): readonly (Tensor | null)[];
+}
+
+export interface OpContext<Attrs = unknown> {
+  readonly inputs: readonly Tensor[];
+  /** The op's result: ops whose derivative is a function of it (exp, sigmoid, tanh, relu) reuse it. */
+  readonly out: Tensor;
+  readonly attrs: Attrs;
+}
+
+export interface Node extends OpContext {
+  readonly op: OpSpec<any>;
+  /** Gradient arriving from consumers during a walk. */
+  grad: Tensor | null;
+  mark: number;
+  freed: boolean;
+}
+
+export function defineOp<Attrs = undefined>(spec: OpSpec<Attrs>): OpSpec<Attrs> {
+  return spec;
+}
+
+let gradEnabled = true;
+
+export function isGradEnabled(): boolean {
+  return gradEnabled;
+}
+
+/** Runs `fn` without recording: outputs do not require grad (inference, optimizer updates). */
+export function noGrad<T>(fn: () => T): T {
+  const prev = gradEnabled;
+  gradEnabled = false;
+  try {
+    return fn();
+  } finally {
+    gradEnabled = prev;
+  }
+}
+
+/** Records `out` as the result of `op` on `inputs` when any input requires grad. Returns `out`. */
+export function record<A>(op: OpSpec<A>, out: Tensor, inputs: readonly Tensor[], attrs: A): Tensor {
+  if (!gradEnabled) return out;
+  let needs = false;
+  for (let i = 0; i < inputs.length; i++) if (inputs[i]!.requiresGrad) needs = true;
+  if (!needs) return out;
+  out.requiresGrad = true;
+  out.node = { op, inputs, out, attrs, grad: null, mark: 0, freed: false };
+  return out;
+}
+
+function inputName(op: OpSpec<any>, i: number): string {
+  return op.variadic ? `${op.inputs[0]}[${i}]` : (op.inputs[i] ?? `input ${i}`);
+}
+
+let epoch = 0;
+const order: Node[] = [];
+const stack: Node[] = [];
+const cursor: number[] = [];
+
+export interface BackwardOptions {
+  /** Keep the graph so backward can run through it again (costs memory until the outputs are dropped). */
+  retainGraph?: boolean;
+}
+
+/**
+ * Reverse-mode differentiation of `root`. Leaves that require grad receive d(root)/d(leaf)·seed in
+ * `.grad`, added to what is there (call zeroGrad between steps, as in PyTorch).
+ */
+export function backward(root: Tensor, seed?: Tensor, opts: BackwardOptions = {}): void {
+  if (!root.requiresGrad) {
+    throw new AutogradError(`backward: the tensor ${fmtShape(root.shape)} does not require grad (no input of the computation had requiresGrad)`);
+  }
+  if (seed === undefined && root.size !== 1) {
+    throw new AutogradError(`backward: a seed gradient is needed for a non-scalar output of shape ${fmtShape(root.shape)}`);
+  }
+  if (seed !== undefined) {
+    if (!sameShape(seed.shape, root.shape)) throw new ShapeError(`backward: seed has shape ${fmtShape(seed.shape)}, expected ${fmtShape(root.shape)}`);
+    if (seed.dtype !== root.dtype) throw new DTypeError(`backward: seed dtype ${seed.dtype} differs from the output's ${root.dtype}`);
+  }
+  noGrad(() => {
+    const g = seed ?? new Tensor(allocStorage(root.dtype, 1, false), root.shape);
+    if (seed === undefined) g.data[0] = 1;
+    if (root.node === null) {
+      accumulateLeaf(root, g);
+      return;
+    }
+    if (root.node.freed) throw freedError(root.node);
+
+    // Phase 1: topological order of the nodes reachable from root (iterative post-order DFS).
+    const mark = ++epoch;
+    order.length = 0;
+    stack.length = 0;
+    cursor.length = 0;
+    stack.push(root.node);
+    cursor.push(0);
+    root.node.mark = mark;
+    while (stack.length > 0) {
+      const top = stack.length - 1;
+      const node = stack[top]!;
+      const i = cursor[top]!;
+      if (i < node.inputs.length) {
+        cursor[top] = i + 1;
+        const child = node.inputs[i]!.node;
+        if (child !== null && node.inputs[i]!.requiresGrad && child.mark !== mark) {
+          if (child.freed) throw freedError(child);
+          child.mark = mark;
+          stack.push(child);
+          cursor.push(0);
+        }
+      } else {
+        order.push(node);
+        stack.pop();
+        cursor.pop();
+      }
+    }
+
+    // Phase 2: walk from the root back to the leaves, handing each node's gradient to its inputs.
+    root.node.grad = g;
+    for (let k = order.length - 1; k >= 0; k--) {
+      const node = order[k]!;
+      const gy = node.grad;
+      node.grad = null;
+      if (gy === null) continue;
+      const grads = node.op.backward(gy, node);
+      for (let i = 0; i < node.inputs.length; i++) {
+        const x = node.inputs[i]!;
+        const gx = grads[i];
+        if (!x.requiresGrad || gx === null || gx === undefined) continue;
+        const fitted = fitGradient(node.op, i, x, gx);
+        if (x.node === null) accumulateLeaf(x, fitted);
+        else if (x.node.grad === null) x.node.grad = fitted;
+        else {
+          // A second consumer: never add in place into the first gradient, it may be shared (add hands
+          // the same tensor to both inputs).
+          const sum = new Tensor(allocStorage(x.dtype, x.size, false), x.shape);
+          sum.data.set(x.node.grad.data);
+          addInto(sum.data, fitted.data);
+          x.node.grad = sum;
+        }
+      }
+      if (!opts.retainGraph) node.freed = true;
+    }
+    order.length = 0;
+  });
+}
+
+registerBackward((t, seed) => backward(t, seed));
+
+/** Undoes broadcasting and checks the gradient against the input: the one place either happens. */
+function fitGradient(op: OpSpec<any>, i: number, x: Tensor, gx: Tensor): Tensor {
+  if (gx.dtype !== x.dtype) {
+    throw new DTypeError(`${op.name}: gradient for input '${inputName(op, i)}' has dtype ${gx.dtype}, expected ${x.dtype}`);
+  }
+  if (sameShape(gx.shape, x.shape)) return gx;
+  if (broadcastsTo(x.shape, gx.shape)) {
+    const out = new Tensor(allocStorage(x.dtype, x.size, false), x.shape);
+    sumToShape(gx.data, gx.shape, out.data, x.shape);
+    return out;
+  }
+  throw new ShapeError(`${op.name}: gradient for input '${inputName(op, i)}' has shape ${fmtShape(gx.shape)}, expected ${fmtShape(x.shape)}`);
+}
+
+function accumulateLeaf(x: Tensor, g: Tensor): void {
+  if (x.grad === null) x.grad = new Tensor(allocStorage(x.dtype, x.size, true, true), x.shape);
+  addInto(x.grad.data, g.data);
+}
+
+function freedError(node: Node): AutogradError {
+  return new AutogradError(
+    `backward: the graph through '${node.op.name}' was already freed by an earlier backward (pass { retainGraph: true } to the first call to walk it twice)`,
+  );
+}

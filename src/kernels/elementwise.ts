@@ -1,0 +1,48 @@
+// Plain loops the engine and the ops share: in-place accumulation and summing a broadcast gradient back
+// to an operand's shape. No graph, no allocation.
+import type { Storage } from '../tensor/tensor.js';
+import { type Shape, broadcastStrides, numel } from '../tensor/shape.js';
+
+/** dst += src, element by element (same length). */
+export function addInto(dst: Storage, src: Storage): void {
+  const n = dst.length;
+  for (let i = 0; i < n; i++) dst[i]! += src[i]!;
+}
+
+/**
+ * dst[shape `to`] = sum of src[shape `from`] over the axes that `to` broadcasts along.
+ * `to` must broadcast to `from`. Walks src in order and maps each index to dst through
+ * zero strides, so any mix of reduced and kept axes costs one pass.
+ */
+export function sumToShape(src: Storage, from: Shape, dst: Storage, to: Shape): void {
+  dst.fill(0);
+  const rank = from.length;
+  const n = numel(from);
+  if (n === 0) return;
+  const ds = broadcastStrides(to, from);
+  // Collapse the innermost axis into a tight loop: it is either kept (stride 1) or reduced (stride 0).
+  const inner = rank === 0 ? 1 : from[rank - 1]!;
+  const innerStride = rank === 0 ? 0 : ds[rank - 1]!;
+  const outer = inner === 0 ? 0 : n / inner;
+  const idx = new Array<number>(Math.max(rank - 1, 0)).fill(0);
+  let dOff = 0;
+  let s = 0;
+  for (let o = 0; o < outer; o++) {
+    if (innerStride === 0) {
+      let acc = 0;
+      for (let i = 0; i < inner; i++) acc += src[s + i]!;
+      dst[dOff]! += acc;
+    } else {
+      for (let i = 0; i < inner; i++) dst[dOff + i]! += src[s + i]!;
+    }
+    s += inner;
+    // Odometer increment over the outer axes, keeping dOff in step.
+    for (let ax = rank - 2; ax >= 0; ax--) {
+      idx[ax]!++;
+      dOff += ds[ax]!;
+      if (idx[ax]! < from[ax]!) break;
+      dOff -= ds[ax]! * from[ax]!;
+      idx[ax] = 0;
+    }
+  }
+}

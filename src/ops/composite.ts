@@ -1,0 +1,37 @@
+// Composites: built from primitives, so they have no backward code of their own.
+import { noGrad } from '../autograd/engine.js';
+import { Tensor } from '../tensor/tensor.js';
+import { normAxis } from '../tensor/shape.js';
+import { add, exp, log, sub } from './elementwise.js';
+import { max, sum } from './reduce.js';
+import { reshape } from './shape.js';
+import { checkTensor } from './util.js';
+
+/**
+ * log Σ exp(x) along `axis`, computed as m + log Σ exp(x − m) with m the (detached) maximum, so no
+ * exponent overflows. The gradient is softmax(x) either way: m's contribution cancels exactly.
+ */
+export function logSumExp(x: Tensor, axis = -1, keepdim = false): Tensor {
+  checkTensor('logSumExp', 'x', x);
+  const ax = normAxis('logSumExp', axis, x.ndim);
+  const m = noGrad(() => max(x, ax, true));
+  // An all −∞ row (or +∞ entries) makes x − m NaN; shift by 0 there instead, as torch does.
+  const md = m.data;
+  for (let i = 0; i < md.length; i++) if (!Number.isFinite(md[i]!)) md[i] = 0;
+  const s = log(sum(exp(sub(x, m)), ax, true));
+  const out = add(s, m);
+  if (keepdim) return out;
+  return reshape(out, out.shape.filter((_, i) => i !== ax));
+}
+
+/** log softmax along `axis`: x − logSumExp(x). Stable for logits of any size. */
+export function logSoftmax(x: Tensor, axis = -1): Tensor {
+  checkTensor('logSoftmax', 'x', x);
+  return sub(x, logSumExp(x, axis, true));
+}
+
+/** softmax along `axis`: exp(logSoftmax(x)), never overflows. */
+export function softmax(x: Tensor, axis = -1): Tensor {
+  checkTensor('softmax', 'x', x);
+  return exp(logSoftmax(x, axis));
+}

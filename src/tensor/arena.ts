@@ -1,0 +1,106 @@
+// Per-step arena: a bump allocator over one SharedArrayBuffer that hands out tensor storage and is reset
+// at the start of the next step, so steady-state training allocates no new tensor memory.
+import { StreamgradError } from '../errors.js';
+import type { DType, Storage } from './tensor.js';
+
+const ALIGN = 64; // a cache line: kernels reading two neighbouring tensors never share a line
+
+let active: Arena | null = null;
+
+/** The arena that allocations currently go to, or null (persistent SharedArrayBuffer storage). */
+export function activeArena(): Arena | null {
+  return active;
+}
+
+/**
+ * Runs `fn` with `arena` active, restoring the previous one afterwards (arenas nest, the innermost wins).
+ * Storage allocated inside stays valid until `arena.reset()`.
+ */
+export function withArena<T>(arena: Arena | null, fn: () => T): T {
+  const prev = active;
+  active = arena;
+  try {
+    return fn();
+  } finally {
+    active = prev;
+  }
+}
+
+export class Arena {
+  private buffer: SharedArrayBuffer;
+  private top = 0;
+  /** Bytes the last step needed in total, including what spilled past the buffer. */
+  private demand = 0;
+  private spilled = false;
+  /**
+   * The typed-array views handed out, by allocation order. A training step makes the same allocations
+   * in the same order every time, so the k-th allocation of step n+1 can reuse the k-th view object
+   * of step n: no typed-array objects are created in steady state either.
+   */
+  private views: Storage[] = [];
+  private seq = 0;
+  private resets = 0;
+  private grows = 0;
+
+  constructor(initialBytes = 1 << 20) {
+    this.buffer = new SharedArrayBuffer(roundUp(Math.max(initialBytes, ALIGN)));
+  }
+
+  /** Storage for `n` elements; zero-filled only when asked (most ops overwrite every element). */
+  alloc(dtype: DType, n: number, zero: boolean): Storage {
+    const bytesPer = dtype === 'f32' ? 4 : 8;
+    const bytes = roundUp(n * bytesPer);
+    this.demand += bytes;
+    if (this.top + bytes > this.buffer.byteLength) {
+      // Spill: serve this step from a fresh buffer; the next reset grows the main one to fit.
+      this.spilled = true;
+      this.seq++;
+      return dtype === 'f32' ? new Float32Array(new SharedArrayBuffer(bytes), 0, n) : new Float64Array(new SharedArrayBuffer(bytes), 0, n);
+    }
+    const offset = this.top;
+    this.top += bytes;
+    const k = this.seq++;
+    let view = this.views[k];
+    if (
+      view === undefined ||
+      view.byteOffset !== offset ||
+      view.length !== n ||
+      (dtype === 'f32') !== view instanceof Float32Array ||
+      view.buffer !== this.buffer
+    ) {
+      view = dtype === 'f32' ? new Float32Array(this.buffer, offset, n) : new Float64Array(this.buffer, offset, n);
+      this.views[k] = view;
+    }
+    if (zero) view.fill(0);
+    return view;
+  }
+
+  /** Ends a step: all storage handed out since the last reset may be reused from now on. */
+  reset(): void {
+    if (active === this) throw new StreamgradError('Arena.reset: cannot reset an arena while it is active');
+    if (this.spilled) {
+      this.buffer = new SharedArrayBuffer(roundUp(Math.ceil(this.demand * 1.25)));
+      this.views = [];
+      this.grows++;
+    }
+    this.top = 0;
+    this.demand = 0;
+    this.spilled = false;
+    this.seq = 0;
+    this.resets++;
+  }
+
+  /** Resets, then runs one step's worth of work with this arena active. */
+  step<T>(fn: () => T): T {
+    this.reset();
+    return withArena(this, fn);
+  }
+
+  stats(): { capacityBytes: number; usedBytes: number; resets: number; grows: number } {
+    return { capacityBytes: this.buffer.byteLength, usedBytes: this.top, resets: this.resets, grows: this.grows };
+  }
+}
+
+function roundUp(bytes: number): number {
+  return Math.ceil(bytes / ALIGN) * ALIGN || ALIGN;
+}

@@ -1,0 +1,185 @@
+// The Tensor: shape, dtype and contiguous row-major storage (a view over a SharedArrayBuffer or an arena
+// slice), plus the autograd links. It holds no math: operations live in src/ops.
+import { DTypeError, ValueError, fmtShape, fmtValue } from '../errors.js';
+import type { Node } from '../autograd/engine.js';
+import { activeArena } from './arena.js';
+import { type Shape, checkShape, contiguousStrides, numel } from './shape.js';
+
+export type DType = 'f32' | 'f64';
+export type Storage = Float32Array | Float64Array;
+export type NestedArray = number | readonly NestedArray[];
+
+export const DTYPES: readonly DType[] = ['f32', 'f64'];
+
+export function checkDType(where: string, dtype: unknown): DType {
+  if (dtype !== 'f32' && dtype !== 'f64') throw new DTypeError(`${where}: dtype must be 'f32' or 'f64' (got ${fmtValue(dtype)})`);
+  return dtype;
+}
+
+/**
+ * Storage for a new tensor: from the active arena when a step is running, otherwise a fresh
+ * SharedArrayBuffer (zero-filled by the platform). `persistent` bypasses the arena (parameters, .grad).
+ */
+export function allocStorage(dtype: DType, n: number, zero: boolean, persistent = false): Storage {
+  const arena = persistent ? null : activeArena();
+  if (arena !== null) return arena.alloc(dtype, n, zero);
+  return dtype === 'f32' ? new Float32Array(new SharedArrayBuffer(n * 4)) : new Float64Array(new SharedArrayBuffer(n * 8));
+}
+
+let backwardHook: ((t: Tensor, seed?: Tensor) => void) | null = null;
+/** The engine registers its reverse walk here, so Tensor needs no runtime import of it. */
+export function registerBackward(fn: (t: Tensor, seed?: Tensor) => void): void {
+  backwardHook = fn;
+}
+
+export class Tensor {
+  readonly shape: readonly number[];
+  readonly size: number;
+  /** Set when this tensor is the output of a recorded operation; cleared when the graph is freed. */
+  node: Node | null = null;
+  /** Accumulated gradient of a leaf that requires grad (persistent storage, same shape). */
+  grad: Tensor | null = null;
+
+  constructor(
+    readonly data: Storage,
+    shape: Shape,
+    public requiresGrad = false,
+  ) {
+    this.shape = shape;
+    this.size = numel(shape);
+    if (data.length !== this.size) {
+      throw new ValueError(`Tensor: storage holds ${data.length} elements but shape ${fmtShape(shape)} needs ${this.size}`);
+    }
+  }
+
+  get dtype(): DType {
+    return this.data instanceof Float32Array ? 'f32' : 'f64';
+  }
+
+  get ndim(): number {
+    return this.shape.length;
+  }
+
+  get strides(): number[] {
+    return contiguousStrides(this.shape);
+  }
+
+  /** True for a tensor made by the user (not by an op), i.e. one whose gradient lands in `.grad`. */
+  get isLeaf(): boolean {
+    return this.node === null;
+  }
+
+  /** The value of a one-element tensor. */
+  item(): number {
+    if (this.size !== 1) throw new ValueError(`item: tensor of shape ${fmtShape(this.shape)} has ${this.size} elements, expected 1`);
+    return this.data[0]!;
+  }
+
+  /** The values as nested arrays (a number for a 0-d tensor). */
+  toArray(): NestedArray {
+    const build = (axis: number, offset: number): NestedArray => {
+      if (axis === this.shape.length) return this.data[offset]!;
+      const stride = numel(this.shape.slice(axis + 1));
+      const out: NestedArray[] = [];
+      for (let i = 0; i < this.shape[axis]!; i++) out.push(build(axis + 1, offset + i * stride));
+      return out;
+    };
+    return build(0, 0);
+  }
+
+  /** Same storage, cut from the graph. */
+  detach(): Tensor {
+    return new Tensor(this.data, this.shape, false);
+  }
+
+  /** A copy in persistent storage (outside any arena), optionally in another dtype. */
+  clone(dtype: DType = this.dtype): Tensor {
+    const data = allocStorage(dtype, this.size, false, true);
+    data.set(this.data);
+    return new Tensor(data, this.shape.slice(), false);
+  }
+
+  /** Reverse-mode differentiation from this tensor; see autograd/engine.ts. */
+  backward(seed?: Tensor): void {
+    if (backwardHook === null) throw new Error('autograd engine not loaded');
+    backwardHook(this, seed);
+  }
+
+  toString(): string {
+    return `Tensor(${fmtShape(this.shape)}, ${this.dtype}${this.requiresGrad ? ', requiresGrad' : ''})`;
+  }
+}
+
+export interface TensorOptions {
+  dtype?: DType;
+  requiresGrad?: boolean;
+}
+
+/** A tensor from a number, nested arrays or a flat array-like (then `shape` says how to read it). */
+export function tensor(values: NestedArray | ArrayLike<number>, opts: TensorOptions & { shape?: Shape } = {}): Tensor {
+  const dtype = checkDType('tensor', opts.dtype ?? 'f32');
+  let shape: number[];
+  let flat: ArrayLike<number>;
+  if (typeof values === 'number') {
+    shape = [];
+    flat = [values];
+  } else if (Array.isArray(values)) {
+    shape = [];
+    for (let v: unknown = values; Array.isArray(v); v = v[0]) shape.push(v.length);
+    const out: number[] = [];
+    const walk = (v: unknown, axis: number, path: string): void => {
+      if (axis === shape.length) {
+        if (typeof v !== 'number') throw new ValueError(`tensor: element ${path} must be a number (got ${fmtValue(v)})`);
+        out.push(v);
+        return;
+      }
+      if (!Array.isArray(v) || v.length !== shape[axis]) {
+        throw new ValueError(`tensor: nested arrays are ragged at ${path || 'the top'} (expected ${shape[axis]} elements)`);
+      }
+      v.forEach((x, i) => walk(x, axis + 1, `${path}[${i}]`));
+    };
+    walk(values, 0, '');
+    flat = out;
+  } else {
+    flat = values as ArrayLike<number>;
+    shape = [flat.length];
+  }
+  if (opts.shape !== undefined) {
+    const want = checkShape('tensor', opts.shape);
+    if (numel(want) !== flat.length) {
+      throw new ValueError(`tensor: ${flat.length} values do not fill shape ${fmtShape(want)} (${numel(want)} elements)`);
+    }
+    shape = want;
+  }
+  const data = allocStorage(dtype, flat.length, false);
+  data.set(flat);
+  return new Tensor(data, shape, opts.requiresGrad ?? false);
+}
+
+export function full(shape: Shape, value: number, opts: TensorOptions = {}): Tensor {
+  const s = checkShape('full', shape);
+  const dtype = checkDType('full', opts.dtype ?? 'f32');
+  const data = allocStorage(dtype, numel(s), value === 0);
+  if (value !== 0) data.fill(value);
+  return new Tensor(data, s, opts.requiresGrad ?? false);
+}
+
+export function zeros(shape: Shape, opts: TensorOptions = {}): Tensor {
+  return full(shape, 0, opts);
+}
+
+export function ones(shape: Shape, opts: TensorOptions = {}): Tensor {
+  return full(shape, 1, opts);
+}
+
+/** Uninitialised storage for an op's output (arena memory is not cleared). */
+export function empty(shape: Shape, dtype: DType): Tensor {
+  return new Tensor(allocStorage(dtype, numel(shape), false), shape);
+}
+
+/** A scalar (0-d) tensor. */
+export function scalar(value: number, dtype: DType = 'f32'): Tensor {
+  const data = allocStorage(dtype, 1, false);
+  data[0] = value;
+  return new Tensor(data, []);
+}
