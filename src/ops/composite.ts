@@ -27,11 +27,13 @@ export function logSumExp(x: Tensor, axis = -1, keepdim = false): Tensor {
 /** log softmax along `axis`: x − logSumExp(x). Stable for logits of any size. */
 export function logSoftmax(x: Tensor, axis = -1): Tensor {
   checkTensor('logSoftmax', 'x', x);
+  normAxis('logSoftmax', axis, x.ndim); // so a bad axis is reported under the name the caller used
   return sub(x, logSumExp(x, axis, true));
 }
 
 /** softmax along `axis`: exp(logSoftmax(x)), never overflows. */
 export function softmax(x: Tensor, axis = -1): Tensor {
   checkTensor('softmax', 'x', x);
+  normAxis('softmax', axis, x.ndim);
   return exp(logSoftmax(x, axis));
 }

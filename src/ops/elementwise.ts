@@ -3,7 +3,7 @@
 import { ValueError } from '../errors.js';
 import { defineOp, record } from '../autograd/engine.js';
 import { Tensor, empty } from '../tensor/tensor.js';
-import { type TensorLike, checkTensor, map, operands, sameDType, zip } from './util.js';
+import { type TensorLike, checkTensor, map, operands, zip } from './util.js';
 import { broadcastShapes } from '../tensor/shape.js';
 import { expandInto } from '../kernels/broadcast.js';
 import type { Storage } from '../tensor/tensor.js';
@@ -16,7 +16,7 @@ export function add(a: TensorLike, b: TensorLike): Tensor {
   return record(ADD, zip('add', x, y, (u, v) => u + v), [x, y], undefined);
 }
 
-const SUB = defineOp({ name: 'sub', inputs: ['a', 'b'], backward: (gy) => [gy, neg(gy)] });
+const SUB = defineOp({ name: 'sub', inputs: ['a', 'b'], backward: (gy, { inputs: [, b] }) => [gy, b!.requiresGrad ? neg(gy) : null] });
 export function sub(a: TensorLike, b: TensorLike): Tensor {
   const [x, y] = operands('sub', a, b);
   return record(SUB, zip('sub', x, y, (u, v) => u - v), [x, y], undefined);
@@ -25,7 +25,8 @@ export function sub(a: TensorLike, b: TensorLike): Tensor {
 const MUL = defineOp({
   name: 'mul',
   inputs: ['a', 'b'],
-  backward: (gy, { inputs: [a, b] }) => [mul(gy, b!), mul(gy, a!)],
+  // An input that needs no gradient (a constant, a mask, a scale) costs nothing in backward.
+  backward: (gy, { inputs: [a, b] }) => [a!.requiresGrad ? mul(gy, b!) : null, b!.requiresGrad ? mul(gy, a!) : null],
 });
 export function mul(a: TensorLike, b: TensorLike): Tensor {
   const [x, y] = operands('mul', a, b);
@@ -36,7 +37,7 @@ const DIV = defineOp({
   name: 'div',
   inputs: ['a', 'b'],
   // d(a/b)/db = -a/b² = -out/b
-  backward: (gy, { inputs: [, b], out }) => [div(gy, b!), neg(mul(gy, div(out, b!)))],
+  backward: (gy, { inputs: [a, b], out }) => [a!.requiresGrad ? div(gy, b!) : null, b!.requiresGrad ? neg(mul(gy, div(out, b!))) : null],
 });
 export function div(a: TensorLike, b: TensorLike): Tensor {
   const [x, y] = operands('div', a, b);
@@ -48,7 +49,7 @@ const POW = defineOp({
   inputs: ['a', 'b'],
   // d(a^b)/da = b·a^(b-1); d(a^b)/db = out·ln a (NaN for a < 0, as in PyTorch)
   backward: (gy, { inputs: [a, b], out }) => [
-    mul(gy, mul(b!, pow(a!, sub(b!, 1)))),
+    a!.requiresGrad ? mul(gy, mul(b!, pow(a!, sub(b!, 1)))) : null,
     b!.requiresGrad ? mul(gy, mul(out, log(a!))) : null,
   ],
 });
@@ -179,7 +180,6 @@ const WHERE = defineOp({
 export function where(condition: Tensor, a: TensorLike, b: TensorLike): Tensor {
   checkTensor('where', 'condition', condition);
   const [x, y] = operands('where', a, b);
-  sameDType('where', condition, x);
   const shape = broadcastShapes('where', condition.shape, broadcastShapes('where', x.shape, y.shape));
   const m = expanded(condition, shape);
   const u = expanded(x, shape);

@@ -37,7 +37,7 @@ export const OP_TABLE: Readonly<Record<string, readonly [OpKind, string]>> = {
   gather: ['primitive', 'x: scatter-add of gy at index'],
   indexSelect: ['primitive', 'x: scatter-add of gy at index'],
   matmul: ['primitive', 'a: gy·op(b)ᵀ · b: op(a)ᵀ·gy (transposed layouts read in place)'],
-  mean: ['composite', 'sum(x)·(1/n)'],
+  mean: ['composite', 'sum(x)/n'],
   transpose: ['composite', 'permute with two axes swapped'],
   logSumExp: ['composite', 'log(sum(exp(x − m))) + m, m = max(x) detached'],
   logSoftmax: ['composite', 'x − logSumExp(x)'],

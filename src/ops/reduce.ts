@@ -42,7 +42,8 @@ export function mean(x: Tensor, axes?: Axes, keepdim = false): Tensor {
   checkTensor('mean', 'x', x);
   const ax = normAxes('mean', axes, x.ndim);
   const n = numel(ax.map((a) => x.shape[a]!));
-  return mul(sum(x, ax, keepdim), 1 / n);
+  // Divide, as PyTorch does: multiplying by the rounded 1/n can be an ulp off (mean of [0,1,4]: 5·(1/3) ≠ 5/3).
+  return div(sum(x, ax, keepdim), n);
 }
 
 const MAX = defineOp<ReduceAttrs>({

@@ -106,7 +106,7 @@ const SLICE = defineOp<SliceAttrs>({
 /** Elements start..end-1 along `axis` (negative indices count from the end, like Python). */
 export function slice(x: Tensor, axis: number, start: number, end?: number): Tensor {
   checkTensor('slice', 'x', x);
-  const ax = normAxis('slice', axis, x.ndim);
+  const ax = axisOf('slice', axis, x.ndim);
   const len = x.shape[ax]!;
   const e0 = end ?? len;
   if (!Number.isInteger(start) || !Number.isInteger(e0)) throw new ValueError(`slice: start and end must be integers (got ${start}, ${end})`);
@@ -121,6 +121,15 @@ export function slice(x: Tensor, axis: number, start: number, end?: number): Ten
   const run = (e - s) * inner;
   for (let o = 0; o < outer; o++) out.data.set(x.data.subarray(o * len * inner + s * inner, o * len * inner + s * inner + run), o * run);
   return record(SLICE, out, [x], { axis: ax, start: s });
+}
+
+/**
+ * normAxis for ops that index along an axis: unlike a reduction (where a 0-d tensor accepts axis 0, as in
+ * PyTorch), a 0-d tensor has no axis to slice, join or index, and would otherwise yield a NaN shape.
+ */
+function axisOf(op: string, axis: number, rank: number): number {
+  if (rank === 0) throw new ShapeError(`${op}: axis ${axis} is out of range for a tensor of rank 0`);
+  return normAxis(op, axis, rank);
 }
 
 /** Writes `src` into `dst` at offset `start` along `axis` (all other axes equal). */
@@ -151,7 +160,7 @@ export function concat(tensors: readonly Tensor[], axis = 0): Tensor {
   tensors.forEach((t, i) => checkTensor('concat', `tensors[${i}]`, t));
   sameDType('concat', ...tensors);
   const first = tensors[0]!;
-  const ax = normAxis('concat', axis, first.ndim);
+  const ax = axisOf('concat', axis, first.ndim);
   tensors.forEach((t, i) => {
     if (t.ndim !== first.ndim || t.shape.some((d, k) => k !== ax && d !== first.shape[k])) {
       throw new ShapeError(`concat: tensors[${i}] has shape ${fmtShape(t.shape)}, which does not match ${fmtShape(first.shape)} outside axis ${ax}`);
@@ -207,10 +216,12 @@ const GATHER = defineOp<GatherAttrs & { perOuter: boolean }>({
     return [g];
   },
 });
+// Same backward under its own name, so the engine's messages say 'indexSelect' (one name everywhere).
+const INDEX_SELECT = defineOp<GatherAttrs & { perOuter: boolean }>({ ...GATHER, name: 'indexSelect' });
 
 function gatherImpl(op: 'gather' | 'indexSelect', x: Tensor, axis: number, index: Indices, perOuter: boolean): Tensor {
   checkTensor(op, 'x', x);
-  const ax = normAxis(op, axis, x.ndim);
+  const ax = axisOf(op, axis, x.ndim);
   const outer = numel(x.shape.slice(0, ax));
   if (!(index instanceof Int32Array) && !Array.isArray(index)) throw new ValueError(`${op}: index must be an Int32Array or an array of integers`);
   checkIndices(op, index, x.shape[ax]!);
@@ -229,7 +240,7 @@ function gatherImpl(op: 'gather' | 'indexSelect', x: Tensor, axis: number, index
   forGathered(x.shape, ax, index, k, perOuter, (oo, xo, inner) => {
     for (let i = 0; i < inner; i++) out.data[oo + i] = x.data[xo + i]!;
   });
-  return record(GATHER, out, [x], { axis: ax, index, perOuter });
+  return record(op === 'gather' ? GATHER : INDEX_SELECT, out, [x], { axis: ax, index, perOuter });
 }
 
 /**

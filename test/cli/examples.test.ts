@@ -1,0 +1,25 @@
+import { describe, expect, it } from 'vitest';
+import { irisExample, mnistExample, seedExample } from '../../cli/examples.js';
+
+describe('examples', () => {
+  it('seed network: forward is 0.871843204787514 and autograd equals the hand-written chain rule', () => {
+    const lines: string[] = [];
+    const r = seedExample(1, (l) => lines.push(l));
+    expect(r.output).toBe(0.871843204787514);
+    expect(lines[0]).toBe('forward: 0.871843204787514');
+    expect(r.maxAbsDiff).toBeLessThan(1e-16);
+    expect(Object.keys(r.gradients)).toEqual(['0.weight', '0.bias', '2.weight', '2.bias']);
+    expect(r.gradients['2.bias']![0]![0]).toBeCloseTo(-0.0286385918329, 12);
+  });
+
+  it('Iris reaches at least 95% test accuracy', () => {
+    const r = irisExample();
+    expect(r.testAccuracy).toBeGreaterThanOrEqual(0.95);
+  });
+
+  it('MNIST digits: the MLP reaches at least 95% test accuracy on the 2,000 held-out digits', () => {
+    const r = mnistExample();
+    expect(r.reports).toHaveLength(10);
+    expect(r.testAccuracy).toBeGreaterThanOrEqual(0.95);
+  }, 240_000);
+});
