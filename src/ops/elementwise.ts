@@ -5,21 +5,45 @@ import { defineOp, record } from '../autograd/engine.js';
 import { Tensor, empty } from '../tensor/tensor.js';
 import { type TensorLike, checkTensor, map, operands, zip } from './util.js';
 import { broadcastShapes } from '../tensor/shape.js';
-import { expandInto } from '../kernels/broadcast.js';
+import { type ZipKernel, expandInto, mapKernel, zipKernel } from '../kernels/broadcast.js';
 import type { Storage } from '../tensor/tensor.js';
+
+// The arithmetic of each op, as generated kernels (see kernels/broadcast.ts for why not callbacks).
+const ADD_K = zipKernel('x + y');
+const SUB_K = zipKernel('x - y');
+const MUL_K = zipKernel('x * y');
+const DIV_K = zipKernel('x / y');
+const POW_K = zipKernel('Math.pow(x, y)');
+const NEG_K = mapKernel('-x');
+const EXP_K = mapKernel('Math.exp(x)');
+const LOG_K = mapKernel('Math.log(x)');
+const SQRT_K = mapKernel('Math.sqrt(x)');
+const SQRT_BACK = zipKernel('x / (2 * y)');
+const ABS_K = mapKernel('Math.abs(x)');
+const ABS_BACK = zipKernel('y > 0 ? x : y < 0 ? -x : 0'); // sign(x)·g, 0 at 0 as in PyTorch
+const RELU_BACK = zipKernel('y > 0 ? x : 0');
+// Two branches so exp never overflows: for x < 0, eˣ/(1+eˣ).
+const SIGMOID_K = mapKernel('x >= 0 ? 1 / (1 + Math.exp(-x)) : Math.exp(x) / (1 + Math.exp(x))');
+const SIGMOID_BACK = zipKernel('x * y * (1 - y)');
+const TANH_K = mapKernel('Math.tanh(x)');
+const TANH_BACK = zipKernel('x * (1 - y * y)');
+const CLAMP_K = mapKernel('x < p ? p : x > q ? q : x');
+const CLAMP_BACK = zipKernel('y >= p && y <= q ? x : 0');
+const MASKED = zipKernel('y !== 0 ? x : 0');
+const UNMASKED = zipKernel('y !== 0 ? 0 : x');
 
 // ---- binary ------------------------------------------------------------------------------------
 
 const ADD = defineOp({ name: 'add', inputs: ['a', 'b'], backward: (gy) => [gy, gy] });
 export function add(a: TensorLike, b: TensorLike): Tensor {
   const [x, y] = operands('add', a, b);
-  return record(ADD, zip('add', x, y, (u, v) => u + v), [x, y], undefined);
+  return record(ADD, zip('add', x, y, ADD_K), [x, y], undefined);
 }
 
 const SUB = defineOp({ name: 'sub', inputs: ['a', 'b'], backward: (gy, { inputs: [, b] }) => [gy, b!.requiresGrad ? neg(gy) : null] });
 export function sub(a: TensorLike, b: TensorLike): Tensor {
   const [x, y] = operands('sub', a, b);
-  return record(SUB, zip('sub', x, y, (u, v) => u - v), [x, y], undefined);
+  return record(SUB, zip('sub', x, y, SUB_K), [x, y], undefined);
 }
 
 const MUL = defineOp({
@@ -30,7 +54,7 @@ const MUL = defineOp({
 });
 export function mul(a: TensorLike, b: TensorLike): Tensor {
   const [x, y] = operands('mul', a, b);
-  return record(MUL, zip('mul', x, y, (u, v) => u * v), [x, y], undefined);
+  return record(MUL, zip('mul', x, y, MUL_K), [x, y], undefined);
 }
 
 const DIV = defineOp({
@@ -41,7 +65,7 @@ const DIV = defineOp({
 });
 export function div(a: TensorLike, b: TensorLike): Tensor {
   const [x, y] = operands('div', a, b);
-  return record(DIV, zip('div', x, y, (u, v) => u / v), [x, y], undefined);
+  return record(DIV, zip('div', x, y, DIV_K), [x, y], undefined);
 }
 
 const POW = defineOp({
@@ -56,7 +80,7 @@ const POW = defineOp({
 /** a raised to b, elementwise; b may be a number (the usual case) or a tensor. */
 export function pow(a: Tensor, b: TensorLike): Tensor {
   const [x, y] = operands('pow', a, b);
-  return record(POW, zip('pow', x, y, Math.pow), [x, y], undefined);
+  return record(POW, zip('pow', x, y, POW_K), [x, y], undefined);
 }
 
 // ---- unary -------------------------------------------------------------------------------------
@@ -64,46 +88,46 @@ export function pow(a: Tensor, b: TensorLike): Tensor {
 const NEG = defineOp({ name: 'neg', inputs: ['x'], backward: (gy) => [neg(gy)] });
 export function neg(x: Tensor): Tensor {
   checkTensor('neg', 'x', x);
-  return record(NEG, map(x, (v) => -v), [x], undefined);
+  return record(NEG, map(x, NEG_K), [x], undefined);
 }
 
 const EXP = defineOp({ name: 'exp', inputs: ['x'], backward: (gy, { out }) => [mul(gy, out)] });
 export function exp(x: Tensor): Tensor {
   checkTensor('exp', 'x', x);
-  return record(EXP, map(x, Math.exp), [x], undefined);
+  return record(EXP, map(x, EXP_K), [x], undefined);
 }
 
 const LOG = defineOp({ name: 'log', inputs: ['x'], backward: (gy, { inputs: [x] }) => [div(gy, x!)] });
 export function log(x: Tensor): Tensor {
   checkTensor('log', 'x', x);
-  return record(LOG, map(x, Math.log), [x], undefined);
+  return record(LOG, map(x, LOG_K), [x], undefined);
 }
 
 const SQRT = defineOp({
   name: 'sqrt',
   inputs: ['x'],
-  backward: (gy, { out }) => [zip('sqrt', gy, out, (g, y) => g / (2 * y))],
+  backward: (gy, { out }) => [zip('sqrt', gy, out, SQRT_BACK)],
 });
 export function sqrt(x: Tensor): Tensor {
   checkTensor('sqrt', 'x', x);
-  return record(SQRT, map(x, Math.sqrt), [x], undefined);
+  return record(SQRT, map(x, SQRT_K), [x], undefined);
 }
 
 const ABS = defineOp({
   name: 'abs',
   inputs: ['x'],
   // sign(x)·g, with 0 at 0 (PyTorch's subgradient choice)
-  backward: (gy, { inputs: [x] }) => [zip('abs', gy, x!, (g, v) => (v > 0 ? g : v < 0 ? -g : 0))],
+  backward: (gy, { inputs: [x] }) => [zip('abs', gy, x!, ABS_BACK)],
 });
 export function abs(x: Tensor): Tensor {
   checkTensor('abs', 'x', x);
-  return record(ABS, map(x, Math.abs), [x], undefined);
+  return record(ABS, map(x, ABS_K), [x], undefined);
 }
 
 const RELU = defineOp({
   name: 'relu',
   inputs: ['x'],
-  backward: (gy, { out }) => [zip('relu', gy, out, (g, y) => (y > 0 ? g : 0))],
+  backward: (gy, { out }) => [zip('relu', gy, out, RELU_BACK)],
 });
 export function relu(x: Tensor): Tensor {
   checkTensor('relu', 'x', x);
@@ -120,18 +144,13 @@ export function relu(x: Tensor): Tensor {
 const SIGMOID = defineOp({
   name: 'sigmoid',
   inputs: ['x'],
-  backward: (gy, { out }) => [zip('sigmoid', gy, out, (g, y) => g * y * (1 - y))],
+  backward: (gy, { out }) => [zip('sigmoid', gy, out, SIGMOID_BACK)],
 });
 export function sigmoid(x: Tensor): Tensor {
   checkTensor('sigmoid', 'x', x);
-  // Two branches so exp never overflows: for v < 0, e^v/(1+e^v).
   return record(
     SIGMOID,
-    map(x, (v) => {
-      if (v >= 0) return 1 / (1 + Math.exp(-v));
-      const e = Math.exp(v);
-      return e / (1 + e);
-    }),
+    map(x, SIGMOID_K),
     [x],
     undefined,
   );
@@ -140,11 +159,11 @@ export function sigmoid(x: Tensor): Tensor {
 const TANH = defineOp({
   name: 'tanh',
   inputs: ['x'],
-  backward: (gy, { out }) => [zip('tanh', gy, out, (g, y) => g * (1 - y * y))],
+  backward: (gy, { out }) => [zip('tanh', gy, out, TANH_BACK)],
 });
 export function tanh(x: Tensor): Tensor {
   checkTensor('tanh', 'x', x);
-  return record(TANH, map(x, Math.tanh), [x], undefined);
+  return record(TANH, map(x, TANH_K), [x], undefined);
 }
 
 interface ClampAttrs {
@@ -155,7 +174,7 @@ const CLAMP = defineOp<ClampAttrs>({
   name: 'clamp',
   inputs: ['x'],
   // The gradient passes where min ≤ x ≤ max, as in PyTorch.
-  backward: (gy, { inputs: [x], attrs: { min, max } }) => [zip('clamp', gy, x!, (g, v) => (v >= min && v <= max ? g : 0))],
+  backward: (gy, { inputs: [x], attrs: { min, max } }) => [zip('clamp', gy, x!, CLAMP_BACK, min, max)],
 });
 /** x limited to [min, max]; either bound may be omitted (±Infinity). */
 export function clamp(x: Tensor, min = -Infinity, max = Infinity): Tensor {
@@ -163,7 +182,7 @@ export function clamp(x: Tensor, min = -Infinity, max = Infinity): Tensor {
   if (typeof min !== 'number' || typeof max !== 'number' || Number.isNaN(min) || Number.isNaN(max) || min > max) {
     throw new ValueError(`clamp: bounds must be numbers with min <= max (got min=${min}, max=${max})`);
   }
-  return record(CLAMP, map(x, (v) => (v < min ? min : v > max ? max : v)), [x], { min, max });
+  return record(CLAMP, map(x, CLAMP_K, min, max), [x], { min, max });
 }
 
 // ---- selection ---------------------------------------------------------------------------------
@@ -171,7 +190,7 @@ export function clamp(x: Tensor, min = -Infinity, max = Infinity): Tensor {
 const WHERE = defineOp({
   name: 'where',
   inputs: ['condition', 'a', 'b'],
-  backward: (gy, { inputs: [c] }) => [null, zip('where', gy, c!, (g, m) => (m !== 0 ? g : 0)), zip('where', gy, c!, (g, m) => (m !== 0 ? 0 : g))],
+  backward: (gy, { inputs: [c] }) => [null, zip('where', gy, c!, MASKED), zip('where', gy, c!, UNMASKED)],
 });
 /**
  * a where condition is non-zero, else b; all three broadcast. The condition is a mask (from gt, lt, eq...)
@@ -192,15 +211,20 @@ export function where(condition: Tensor, a: TensorLike, b: TensorLike): Tensor {
 
 // ---- comparisons: masks of 0 and 1, never differentiable ----------------------------------------
 
-export const gt = (a: TensorLike, b: TensorLike): Tensor => compare('gt', a, b, (u, v) => (u > v ? 1 : 0));
-export const ge = (a: TensorLike, b: TensorLike): Tensor => compare('ge', a, b, (u, v) => (u >= v ? 1 : 0));
-export const lt = (a: TensorLike, b: TensorLike): Tensor => compare('lt', a, b, (u, v) => (u < v ? 1 : 0));
-export const le = (a: TensorLike, b: TensorLike): Tensor => compare('le', a, b, (u, v) => (u <= v ? 1 : 0));
-export const eq = (a: TensorLike, b: TensorLike): Tensor => compare('eq', a, b, (u, v) => (u === v ? 1 : 0));
+const GT_K = zipKernel('x > y ? 1 : 0');
+const GE_K = zipKernel('x >= y ? 1 : 0');
+const LT_K = zipKernel('x < y ? 1 : 0');
+const LE_K = zipKernel('x <= y ? 1 : 0');
+const EQ_K = zipKernel('x === y ? 1 : 0');
+export const gt = (a: TensorLike, b: TensorLike): Tensor => compare('gt', a, b, GT_K);
+export const ge = (a: TensorLike, b: TensorLike): Tensor => compare('ge', a, b, GE_K);
+export const lt = (a: TensorLike, b: TensorLike): Tensor => compare('lt', a, b, LT_K);
+export const le = (a: TensorLike, b: TensorLike): Tensor => compare('le', a, b, LE_K);
+export const eq = (a: TensorLike, b: TensorLike): Tensor => compare('eq', a, b, EQ_K);
 
-function compare(op: string, a: TensorLike, b: TensorLike, f: (u: number, v: number) => number): Tensor {
+function compare(op: string, a: TensorLike, b: TensorLike, k: ZipKernel): Tensor {
   const [x, y] = operands(op, a, b);
-  return zip(op, x, y, f);
+  return zip(op, x, y, k);
 }
 
 /** t's values laid out in `shape` (t itself when it already has it). */

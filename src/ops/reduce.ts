@@ -6,6 +6,9 @@ import { Tensor, empty } from '../tensor/tensor.js';
 import { mul, div } from './elementwise.js';
 import { broadcastTo, reshape } from './shape.js';
 import { checkTensor, zip } from './util.js';
+import { zipKernel } from '../kernels/broadcast.js';
+
+const EQ_K = zipKernel('x === y ? 1 : 0');
 
 export type Axes = number | readonly number[];
 
@@ -51,7 +54,7 @@ const MAX = defineOp<ReduceAttrs>({
   inputs: ['x'],
   // Ties share the gradient equally (torch.amax): mask of the maxima divided by their count.
   backward: (gy, { inputs: [x], out, attrs: { kept } }) => {
-    const mask = zip('max', x!, reshape(out, kept), (v, m) => (v === m ? 1 : 0));
+    const mask = zip('max', x!, reshape(out, kept), EQ_K);
     return [mul(mask, div(reshape(gy, kept), sum(mask, keptAxes(kept, x!.shape), true)))];
   },
 });
@@ -64,7 +67,7 @@ export function max(x: Tensor, axes?: Axes, keepdim = false): Tensor {
   const ax = normAxes('max', axes, x.ndim);
   const kept = keptShape(x.shape, ax);
   const out = empty(finalShape(x.shape, ax, keepdim), x.dtype);
-  reduceInto(x, kept, out.data, -Infinity, (acc, v) => (v > acc || Number.isNaN(v) ? v : acc));
+  maxInto(x, kept, out.data);
   return record(MAX, out, [x], { kept });
 }
 
@@ -93,9 +96,9 @@ export function argmax(x: Tensor, axis = -1): Int32Array {
   return res;
 }
 
-/** Folds x into `dst` (laid out as `kept`, x's shape with reduced axes at size 1). */
-function reduceInto(x: Tensor, kept: number[], dst: Float32Array | Float64Array, init: number, f: (acc: number, v: number) => number): void {
-  dst.fill(init);
+/** The maxima of x into `dst` (laid out as `kept`, x's shape with reduced axes at size 1). */
+function maxInto(x: Tensor, kept: number[], dst: Float32Array | Float64Array): void {
+  dst.fill(-Infinity);
   const rank = x.ndim;
   if (x.size === 0) return;
   const ds = new Array<number>(rank);
@@ -108,7 +111,8 @@ function reduceInto(x: Tensor, kept: number[], dst: Float32Array | Float64Array,
   let d = 0;
   const src = x.data;
   for (let s = 0; s < src.length; s++) {
-    dst[d] = f(dst[d]!, src[s]!);
+    const v = src[s]!;
+    if (v > dst[d]! || Number.isNaN(v)) dst[d] = v;
     for (let a = rank - 1; a >= 0; a--) {
       idx[a]!++;
       d += ds[a]!;

@@ -1,6 +1,6 @@
 // Helpers every op family shares: turning numbers into tensors, dtype checks, raw (unrecorded) maps.
-import { DTypeError, ValueError, fmtShape } from '../errors.js';
-import { type Binary, zipInto } from '../kernels/broadcast.js';
+import { DTypeError, ValueError } from '../errors.js';
+import type { MapKernel, ZipKernel } from '../kernels/broadcast.js';
 import { broadcastShapes } from '../tensor/shape.js';
 import { type DType, Tensor, empty, scalar } from '../tensor/tensor.js';
 
@@ -36,23 +36,17 @@ export function sameDType(op: string, ...xs: Tensor[]): DType {
   return d;
 }
 
-/** f applied pairwise with broadcasting, unrecorded: the building block of forwards and backwards. */
-export function zip(op: string, a: Tensor, b: Tensor, f: Binary): Tensor {
+/** A generated kernel applied pairwise with broadcasting, unrecorded: the building block of forwards and backwards. */
+export function zip(op: string, a: Tensor, b: Tensor, k: ZipKernel, p = 0, q = 0): Tensor {
   const shape = broadcastShapes(op, a.shape, b.shape);
   const out = empty(shape, a.dtype);
-  zipInto(a.data, a.shape, b.data, b.shape, out.data, shape, f);
+  k(a.data, a.shape, b.data, b.shape, out.data, shape, p, q);
   return out;
 }
 
-/** f applied to each element, unrecorded. */
-export function map(x: Tensor, f: (v: number) => number): Tensor {
+/** A generated kernel applied to each element, unrecorded. */
+export function map(x: Tensor, k: MapKernel, p = 0, q = 0): Tensor {
   const out = empty(x.shape, x.dtype);
-  const s = x.data;
-  const d = out.data;
-  for (let i = 0; i < s.length; i++) d[i] = f(s[i]!);
+  k(x.data, out.data, p, q);
   return out;
-}
-
-export function shapeMsg(shape: readonly number[]): string {
-  return fmtShape(shape);
 }

@@ -4,7 +4,9 @@
 import { describe, expect, test } from 'vitest';
 import fc from 'fast-check';
 import { ShapeError, ValueError } from '../../src/errors.js';
-import { expandInto, zipInto } from '../../src/kernels/broadcast.js';
+import { expandInto, zipKernel } from '../../src/kernels/broadcast.js';
+
+const PAIR = zipKernel('x * 1000 + y');
 import { sumToShape } from '../../src/kernels/elementwise.js';
 import {
   broadcastShapes,
@@ -126,7 +128,7 @@ describe('broadcasting kernels', () => {
         const e = new Float64Array(n);
         expandInto(av, a!, e, out);
         const z = new Float64Array(n);
-        zipInto(av, a!, bv, b!, z, out, (x, y) => x * 1000 + y);
+        PAIR(av, a!, bv, b!, z, out, 0, 0);
         for (let f = 0; f < n; f++) {
           const idx = unravel(f, out);
           const ia = broadcastOffset(idx, a!, out);
