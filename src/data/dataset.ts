@@ -93,3 +93,13 @@ export function standardize(d: Dataset, stats: { mean: Float64Array; std: Float6
   for (let i = 0; i < d.n; i++) for (let j = 0; j < f; j++) x[i * f + j] = (x[i * f + j]! - stats.mean[j]!) / stats.std[j]!;
   return { ...d, x };
 }
+
+/** (x − mean) / std with one mean and std for all features (torchvision's Normalize for one channel). */
+export function normalize(d: Dataset, mean: number, std: number): Dataset {
+  if (!Number.isFinite(mean) || !(std > 0) || !Number.isFinite(std)) {
+    throw new ValueError(`normalize(${d.name}): mean must be finite and std a finite number > 0 (got ${mean}, ${std})`);
+  }
+  const x = d.x.slice();
+  for (let i = 0; i < x.length; i++) x[i] = (x[i]! - mean) / std;
+  return { ...d, x };
+}
