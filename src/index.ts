@@ -17,3 +17,7 @@ export * from './data/dataset.js';
 export { fit, evaluate, makeBatch, type FitOptions, type EpochReport, type Evaluation, type Stepper } from './train/fit.js';
 export * from './io/safetensors.js';
 export * from './io/state-dict.js';
+export { Dropout, dropoutMask, DROPOUT_MAX_STREAM, DROPOUT_MAX_COUNTER, type DropoutOptions, type DropoutRngState } from './nn/dropout.js';
+export { BatchNorm, BatchNorm1d, BatchNorm2d, LayerNorm, type BatchNormOptions, type LayerNormOptions } from './nn/norm.js';
+export { Embedding, type EmbeddingOptions } from './nn/embedding.js';
+export { addingProblem, type SequenceBatch } from './data/adding.js';
