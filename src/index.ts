@@ -21,3 +21,4 @@ export { Dropout, dropoutMask, DROPOUT_MAX_STREAM, DROPOUT_MAX_COUNTER, type Dro
 export { BatchNorm, BatchNorm1d, BatchNorm2d, LayerNorm, type BatchNormOptions, type LayerNormOptions } from './nn/norm.js';
 export { Embedding, type EmbeddingOptions } from './nn/embedding.js';
 export { addingProblem, type SequenceBatch } from './data/adding.js';
+export { RNN, LSTM, GRU, detachState, type RecurrentOptions, type RNNOptions, type LSTMState, type RecurrentResult } from './nn/recurrent.js';
