@@ -22,3 +22,4 @@ export { BatchNorm, BatchNorm1d, BatchNorm2d, LayerNorm, type BatchNormOptions, 
 export { Embedding, type EmbeddingOptions } from './nn/embedding.js';
 export { addingProblem, type SequenceBatch } from './data/adding.js';
 export { RNN, LSTM, GRU, detachState, type RecurrentOptions, type RNNOptions, type LSTMState, type RecurrentResult } from './nn/recurrent.js';
+export { Conv2d, MaxPool2d, AvgPool2d, AdaptiveAvgPool2d, Flatten, type Conv2dLayerOptions } from './nn/conv.js';

@@ -6,6 +6,8 @@ export * from './reduce.js';
 export * from './shape.js';
 export * from './matmul.js';
 export * from './composite.js';
+export { conv2d, type Conv2dOptions, type IntPair } from './conv.js';
+export { maxPool2d, avgPool2d, adaptiveAvgPool2d, flatten } from './pool.js';
 export type { TensorLike } from './util.js';
 
 export type OpKind = 'primitive' | 'composite';
@@ -42,4 +44,9 @@ export const OP_TABLE: Readonly<Record<string, readonly [OpKind, string]>> = {
   logSumExp: ['composite', 'log(sum(exp(x − m))) + m, m = max(x) detached'],
   logSoftmax: ['composite', 'x − logSumExp(x)'],
   softmax: ['composite', 'exp(logSoftmax(x))'],
+  conv2d: ['primitive', 'x: col2im(Wᵀ·gy) · weight: Σₙ gy·im2col(x)ᵀ · bias: Σ gy over N, H, W'],
+  maxPool2d: ['primitive', 'x: gy scattered to each window\'s argmax (first on ties)'],
+  avgPool2d: ['primitive', 'x: gy/divisor spread over each window\'s real positions'],
+  adaptiveAvgPool2d: ['composite', 'mean(x, [H, W], keepdim) (1×1 output)'],
+  flatten: ['composite', 'reshape merging startDim..endDim'],
 };

@@ -40,6 +40,8 @@ export const FAMILIES = {
   shape: ['reshape', 'broadcastTo', 'permute', 'transpose', 'slice', 'concat', 'gather', 'indexSelect'],
   matmul: ['matmul'],
   composite: ['logSumExp', 'logSoftmax', 'softmax'],
+  conv: ['conv2d'],
+  pool: ['maxPool2d', 'avgPool2d', 'adaptiveAvgPool2d', 'flatten'],
 } as const;
 
 export type Family = keyof typeof FAMILIES;
@@ -345,6 +347,117 @@ function axisOpCase(
   );
 }
 
+// ---- convolution and pooling -----------------------------------------------------------------------
+
+/** A spatial argument as one number (when both axes agree and `single`) or as [h, w]. */
+function pairArg(h: number, w: number, single: boolean): number | [number, number] {
+  return h === w && single ? h : [h, w];
+}
+
+/**
+ * conv2d over random N, groups, channels per group, kernel, stride, padding and dilation; H and W leave
+ * 0..3 positions beyond the smallest input the dilated kernel fits in once padded. Sometimes no bias, a
+ * bias without grad, or only one of x and weight requiring grad.
+ */
+export const conv2dCase: fc.Arbitrary<OpCase> = fc
+  .record({
+    N: fc.integer({ min: 1, max: 2 }),
+    groups: fc.integer({ min: 1, max: 2 }),
+    cg: fc.integer({ min: 1, max: 2 }),
+    og: fc.integer({ min: 1, max: 2 }),
+    k: fc.tuple(fc.integer({ min: 1, max: 3 }), fc.integer({ min: 1, max: 3 })),
+    stride: fc.tuple(fc.integer({ min: 1, max: 2 }), fc.integer({ min: 1, max: 2 })),
+    padding: fc.tuple(fc.integer({ min: 0, max: 2 }), fc.integer({ min: 0, max: 2 })),
+    dilation: fc.tuple(fc.integer({ min: 1, max: 2 }), fc.integer({ min: 1, max: 2 })),
+    spare: fc.tuple(fc.integer({ min: 0, max: 3 }), fc.integer({ min: 0, max: 3 })),
+    bias: fc.constantFrom('grad', 'grad', 'none', 'constant'),
+    grads: fc.constantFrom<[boolean, boolean]>([true, true], [true, true], [true, false], [false, true]),
+    single: fc.boolean(),
+  })
+  .chain((p) => {
+    const [kh, kw] = p.k;
+    const fit = (k: number, d: number, pad: number, spare: number): number => Math.max(1, d * (k - 1) + 1 - 2 * pad) + spare;
+    const H = fit(kh, p.dilation[0], p.padding[0], p.spare[0]);
+    const W = fit(kw, p.dilation[1], p.padding[1], p.spare[1]);
+    const xs = [p.N, p.groups * p.cg, H, W];
+    const ws = [p.groups * p.og, p.cg, kh, kw];
+    const opts = {
+      stride: pairArg(p.stride[0], p.stride[1], p.single),
+      padding: pairArg(p.padding[0], p.padding[1], p.single),
+      dilation: pairArg(p.dilation[0], p.dilation[1], p.single),
+      groups: p.groups,
+    };
+    const specs = [specArb(xs, 'any', p.grads[0]), specArb(ws, 'any', p.grads[1])];
+    if (p.bias !== 'none') specs.push(specArb([p.groups * p.og], 'any', p.bias === 'grad'));
+    return fc.tuple(...specs).map(
+      (inputs): OpCase => ({
+        label: `conv2d(${fmt(xs)}, ${fmt(ws)}, ${p.bias === 'none' ? 'no bias' : `bias ${p.bias}`}, ${JSON.stringify(opts)})`,
+        inputs,
+        f: (x, w, b) => ops.conv2d(x!, w!, b, opts),
+      }),
+    );
+  });
+
+/**
+ * maxPool2d / avgPool2d over random kernels, strides (sometimes the default, = kernel), padding up to half
+ * the kernel and inputs with 0..3 positions to spare. Max pooling gets distinct values: no ties to break.
+ */
+function poolCase(name: 'maxPool2d' | 'avgPool2d'): fc.Arbitrary<OpCase> {
+  return fc
+    .record({
+      N: fc.integer({ min: 1, max: 2 }),
+      C: fc.integer({ min: 1, max: 2 }),
+      k: fc.tuple(fc.integer({ min: 1, max: 3 }), fc.integer({ min: 1, max: 3 })),
+      stride: fc.option(fc.tuple(fc.integer({ min: 1, max: 3 }), fc.integer({ min: 1, max: 3 }))),
+      padding: fc.tuple(fc.integer({ min: 0, max: 1 }), fc.integer({ min: 0, max: 1 })),
+      spare: fc.tuple(fc.integer({ min: 0, max: 3 }), fc.integer({ min: 0, max: 3 })),
+      countIncludePad: fc.boolean(),
+      single: fc.boolean(),
+    })
+    .chain((p) => {
+      const [kh, kw] = p.k;
+      const ph = Math.min(p.padding[0], Math.floor(kh / 2));
+      const pw = Math.min(p.padding[1], Math.floor(kw / 2));
+      const xs = [p.N, p.C, Math.max(1, kh - 2 * ph) + p.spare[0], Math.max(1, kw - 2 * pw) + p.spare[1]];
+      const kernel = pairArg(kh, kw, p.single);
+      const stride = p.stride === null ? undefined : pairArg(p.stride[0], p.stride[1], p.single);
+      const padding = pairArg(ph, pw, p.single);
+      const args = `${JSON.stringify(kernel)}, ${JSON.stringify(stride)}, ${JSON.stringify(padding)}`;
+      return specArb(xs, name === 'maxPool2d' ? 'distinct' : 'any').map(
+        (x): OpCase =>
+          name === 'maxPool2d'
+            ? { label: `maxPool2d(${fmt(xs)}, ${args})`, inputs: [x], f: (t) => ops.maxPool2d(t!, kernel, stride, padding) }
+            : {
+                label: `avgPool2d(${fmt(xs)}, ${args}, countIncludePad=${p.countIncludePad})`,
+                inputs: [x],
+                f: (t) => ops.avgPool2d(t!, kernel, stride, padding, p.countIncludePad),
+              },
+      );
+    });
+}
+
+/** Global average pooling of a 4-D [N,C,H,W] or 3-D [C,H,W] input, output size written as 1 or [1, 1]. */
+const adaptiveAvgPool2dCase: fc.Arbitrary<OpCase> = fc
+  .tuple(fc.array(dimArb(4), { minLength: 3, maxLength: 4 }), fc.constantFrom<(number | [number, number] | undefined)[]>(undefined, 1, [1, 1]))
+  .chain(([s, size]) =>
+    specArb(s, 'any').map((x): OpCase => ({ label: `adaptiveAvgPool2d(${fmt(s)}, ${JSON.stringify(size)})`, inputs: [x], f: (t) => ops.adaptiveAvgPool2d(t!, size) })),
+  );
+
+/** flatten with the defaults (startDim 1) or a random startDim ≤ endDim, either written negative. */
+const flattenCase: fc.Arbitrary<OpCase> = fc.oneof(
+  shapeArb({ minRank: 2 }).chain((s) =>
+    specArb(s, 'any').map((x): OpCase => ({ label: `flatten(${fmt(s)})`, inputs: [x], f: (t) => ops.flatten(t!) })),
+  ),
+  shapeArb({ minRank: 1 }).chain((s) =>
+    fc.tuple(specArb(s, 'any'), fc.integer({ min: 0, max: s.length - 1 }), fc.nat(), fc.boolean(), fc.boolean()).map(([x, a, span, negA, negB]): OpCase => {
+      const b = a + (span % (s.length - a));
+      const start = negA ? a - s.length : a;
+      const end = negB ? b - s.length : b;
+      return { label: `flatten(${fmt(s)}, ${start}, ${end})`, inputs: [x], f: (t) => ops.flatten(t!, start, end) };
+    }),
+  ),
+);
+
 // ---- the table -------------------------------------------------------------------------------------
 
 export const OP_CASES: Record<string, fc.Arbitrary<OpCase>> = {
@@ -379,6 +492,11 @@ export const OP_CASES: Record<string, fc.Arbitrary<OpCase>> = {
   logSumExp: axisOpCase('logSumExp', (x, a, k) => ops.logSumExp(x, a, k), true, true),
   logSoftmax: axisOpCase('logSoftmax', (x, a) => ops.logSoftmax(x, a), false, false),
   softmax: axisOpCase('softmax', (x, a) => ops.softmax(x, a), false, false),
+  conv2d: conv2dCase,
+  maxPool2d: poolCase('maxPool2d'),
+  avgPool2d: poolCase('avgPool2d'),
+  adaptiveAvgPool2d: adaptiveAvgPool2dCase,
+  flatten: flattenCase,
 };
 
 // ---- running the cases -----------------------------------------------------------------------------

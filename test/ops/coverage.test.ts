@@ -5,9 +5,11 @@ import fc from 'fast-check';
 import { existsSync, readFileSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
 import * as composite from '../../src/ops/composite.js';
+import * as conv from '../../src/ops/conv.js';
 import * as elementwise from '../../src/ops/elementwise.js';
 import { OP_TABLE } from '../../src/ops/index.js';
 import * as matmul from '../../src/ops/matmul.js';
+import * as pool from '../../src/ops/pool.js';
 import * as reduce from '../../src/ops/reduce.js';
 import * as shape from '../../src/ops/shape.js';
 import type { Tensor } from '../../src/tensor/tensor.js';
@@ -28,7 +30,7 @@ function recordedOps(y: Tensor): Set<string> {
   return names;
 }
 
-const MODULES: Record<Family, Record<string, unknown>> = { elementwise, reduce, shape, matmul, composite };
+const MODULES: Record<Family, Record<string, unknown>> = { elementwise, reduce, shape, matmul, composite, conv, pool };
 
 /** The names the family files gradient-check (each family file loops over its list). */
 const TESTED: string[] = Object.values(FAMILIES).flat();
