@@ -3,8 +3,9 @@
 // accumulates with +=.
 import { AutogradError, DTypeError, ShapeError, fmtShape } from '../errors.js';
 import { addInto, sumToShape } from '../kernels/elementwise.js';
+import { activeArena } from '../tensor/arena.js';
 import { broadcastsTo, sameShape } from '../tensor/shape.js';
-import { Tensor, allocStorage, registerBackward } from '../tensor/tensor.js';
+import { Tensor, allocStorage, makeTensor, registerBackward } from '../tensor/tensor.js';
 
 /** How a primitive differentiates: gradients for each input given the output's gradient. */
 export interface OpSpec<Attrs = unknown> {
@@ -16,6 +17,7 @@ export interface OpSpec<Attrs = unknown> {
   /**
    * Gradients for each input (null where an input needs none). A gradient may have the output's
    * broadcast shape: the engine sums it back to the input's shape. Runs with grad recording off.
+   * Return them with `grads(...)` (no array per call) or any array.
    */
   backward(gy: Tensor, ctx: OpContext<Attrs>): readonly (Tensor | null)[];
 }
@@ -58,13 +60,55 @@ export function noGrad<T>(fn: () => T): T {
 
 /** Records `out` as the result of `op` on `inputs` when any input requires grad. Returns `out`. */
 export function record<A>(op: OpSpec<A>, out: Tensor, inputs: readonly Tensor[], attrs: A): Tensor {
-  if (!gradEnabled) return out;
-  let needs = false;
-  for (let i = 0; i < inputs.length; i++) if (inputs[i]!.requiresGrad) needs = true;
-  if (!needs) return out;
-  out.requiresGrad = true;
-  out.node = { op, inputs, out, attrs, grad: null, mark: 0, freed: false };
+  if (!gradEnabled || !inputs.some((t) => t.requiresGrad)) return out;
+  const slots = newNode(op, out, attrs, inputs.length);
+  for (let i = 0; i < inputs.length; i++) slots[i] = inputs[i]!;
   return out;
+}
+
+/**
+ * `record` for the built-in ops, with up to three inputs passed as arguments, so recording allocates no
+ * array. Inside an arena step the Node object is recycled, like tensors are.
+ */
+export function recordOp<A>(op: OpSpec<A>, out: Tensor, attrs: A, a: Tensor, b?: Tensor, c?: Tensor): Tensor {
+  if (!gradEnabled || !(a.requiresGrad || b?.requiresGrad === true || c?.requiresGrad === true)) return out;
+  const slots = newNode(op, out, attrs, b === undefined ? 1 : c === undefined ? 2 : 3);
+  slots[0] = a;
+  if (b !== undefined) slots[1] = b;
+  if (c !== undefined) slots[2] = c;
+  return out;
+}
+
+type NodeSlots = { -readonly [K in keyof Node]: Node[K] } & { inputs: Tensor[] };
+
+/** Attaches a fresh (or recycled) node to `out`; returns its inputs array, of length `count`, to fill. */
+function newNode(op: OpSpec<any>, out: Tensor, attrs: unknown, count: number): Tensor[] {
+  out.requiresGrad = true;
+  const arena = activeArena();
+  let node = arena?.nodes.next() as NodeSlots | undefined;
+  if (node === undefined) {
+    node = { op, inputs: new Array<Tensor>(count), out, attrs, grad: null, mark: 0, freed: false };
+    arena?.nodes.keep(node);
+  } else {
+    node.op = op;
+    node.out = out;
+    node.attrs = attrs;
+    node.grad = null;
+    node.freed = false;
+    // Same op at this position as last step (the steady state): same length, nothing to resize.
+    if (node.inputs.length !== count) node.inputs.length = count;
+  }
+  out.node = node;
+  return node.inputs;
+}
+
+const gradList: (Tensor | null)[] = [];
+/** A backward's result in one shared array: the engine reads it before the next backward runs. */
+export function grads(a: Tensor | null, b: Tensor | null = null, c: Tensor | null = null): readonly (Tensor | null)[] {
+  gradList[0] = a;
+  gradList[1] = b;
+  gradList[2] = c;
+  return gradList;
 }
 
 function inputName(op: OpSpec<any>, i: number): string {
@@ -72,8 +116,10 @@ function inputName(op: OpSpec<any>, i: number): string {
 }
 
 let epoch = 0;
-const order: Node[] = [];
-const stack: Node[] = [];
+// Scratch for the walk, reused by every backward; counted with `n`/`sp`, never emptied with `length = 0`
+// (V8 would drop the backing store and the next walk would allocate it again).
+const order: (Node | null)[] = [];
+const stack: (Node | null)[] = [];
 const cursor: number[] = [];
 
 export interface BackwardOptions {
@@ -85,7 +131,7 @@ export interface BackwardOptions {
  * Reverse-mode differentiation of `root`. Leaves that require grad receive d(root)/d(leaf)·seed in
  * `.grad`, added to what is there (call zeroGrad between steps, as in PyTorch).
  */
-export function backward(root: Tensor, seed?: Tensor, opts: BackwardOptions = {}): void {
+export function backward(root: Tensor, seed?: Tensor, opts?: BackwardOptions): void {
   if (!root.requiresGrad) {
     throw new AutogradError(`backward: the tensor ${fmtShape(root.shape)} does not require grad (no input of the computation had requiresGrad)`);
   }
@@ -96,71 +142,78 @@ export function backward(root: Tensor, seed?: Tensor, opts: BackwardOptions = {}
     if (!sameShape(seed.shape, root.shape)) throw new ShapeError(`backward: seed has shape ${fmtShape(seed.shape)}, expected ${fmtShape(root.shape)}`);
     if (seed.dtype !== root.dtype) throw new DTypeError(`backward: seed dtype ${seed.dtype} differs from the output's ${root.dtype}`);
   }
-  noGrad(() => {
-    const g = seed ?? new Tensor(allocStorage(root.dtype, 1, false), root.shape);
-    if (seed === undefined) g.data[0] = 1;
-    if (root.node === null) {
-      accumulateLeaf(root, g);
-      return;
-    }
-    if (root.node.freed) throw freedError(root.node);
+  const prev = gradEnabled;
+  gradEnabled = false;
+  try {
+    walk(root, seed, opts?.retainGraph ?? false);
+  } finally {
+    gradEnabled = prev;
+  }
+}
 
-    // Phase 1: topological order of the nodes reachable from root (iterative post-order DFS).
-    const mark = ++epoch;
-    order.length = 0;
-    stack.length = 0;
-    cursor.length = 0;
-    stack.push(root.node);
-    cursor.push(0);
-    root.node.mark = mark;
-    while (stack.length > 0) {
-      const top = stack.length - 1;
-      const node = stack[top]!;
-      const i = cursor[top]!;
-      if (i < node.inputs.length) {
-        cursor[top] = i + 1;
-        const child = node.inputs[i]!.node;
-        if (child !== null && node.inputs[i]!.requiresGrad && child.mark !== mark) {
-          if (child.freed) throw freedError(child);
-          child.mark = mark;
-          stack.push(child);
-          cursor.push(0);
-        }
-      } else {
-        order.push(node);
-        stack.pop();
-        cursor.pop();
+function walk(root: Tensor, seed: Tensor | undefined, retainGraph: boolean): void {
+  const g = seed ?? makeTensor(allocStorage(root.dtype, 1, false), root.shape);
+  if (seed === undefined) g.data[0] = 1;
+  if (root.node === null) {
+    accumulateLeaf(root, g);
+    return;
+  }
+  if (root.node.freed) throw freedError(root.node);
+
+  // Phase 1: topological order of the nodes reachable from root (iterative post-order DFS).
+  const mark = ++epoch;
+  let n = 0;
+  let sp = 0;
+  stack[sp] = root.node;
+  cursor[sp++] = 0;
+  root.node.mark = mark;
+  while (sp > 0) {
+    const node = stack[sp - 1]!;
+    const i = cursor[sp - 1]!;
+    if (i < node.inputs.length) {
+      cursor[sp - 1] = i + 1;
+      const child = node.inputs[i]!.node;
+      if (child !== null && node.inputs[i]!.requiresGrad && child.mark !== mark) {
+        if (child.freed) throw freedError(child);
+        child.mark = mark;
+        stack[sp] = child;
+        cursor[sp++] = 0;
+      }
+    } else {
+      order[n++] = node;
+      stack[--sp] = null;
+    }
+  }
+
+  // Phase 2: walk from the root back to the leaves, handing each node's gradient to its inputs.
+  root.node.grad = g;
+  for (let k = n - 1; k >= 0; k--) {
+    const node = order[k]!;
+    const gy = node.grad;
+    node.grad = null;
+    if (gy === null) continue;
+    const grads = node.op.backward(gy, node);
+    for (let i = 0; i < node.inputs.length; i++) {
+      const x = node.inputs[i]!;
+      const gx = grads[i];
+      if (!x.requiresGrad || gx === null || gx === undefined) continue;
+      const fitted = fitGradient(node.op, i, x, gx);
+      if (x.node === null) accumulateLeaf(x, fitted);
+      else if (x.node.grad === null) x.node.grad = fitted;
+      else {
+        // A second consumer: never add in place into the first gradient, it may be shared (add hands
+        // the same tensor to both inputs).
+        const sum = makeTensor(allocStorage(x.dtype, x.size, false), x.shape);
+        sum.data.set(x.node.grad.data);
+        addInto(sum.data, fitted.data);
+        x.node.grad = sum;
       }
     }
-
-    // Phase 2: walk from the root back to the leaves, handing each node's gradient to its inputs.
-    root.node.grad = g;
-    for (let k = order.length - 1; k >= 0; k--) {
-      const node = order[k]!;
-      const gy = node.grad;
-      node.grad = null;
-      if (gy === null) continue;
-      const grads = node.op.backward(gy, node);
-      for (let i = 0; i < node.inputs.length; i++) {
-        const x = node.inputs[i]!;
-        const gx = grads[i];
-        if (!x.requiresGrad || gx === null || gx === undefined) continue;
-        const fitted = fitGradient(node.op, i, x, gx);
-        if (x.node === null) accumulateLeaf(x, fitted);
-        else if (x.node.grad === null) x.node.grad = fitted;
-        else {
-          // A second consumer: never add in place into the first gradient, it may be shared (add hands
-          // the same tensor to both inputs).
-          const sum = new Tensor(allocStorage(x.dtype, x.size, false), x.shape);
-          sum.data.set(x.node.grad.data);
-          addInto(sum.data, fitted.data);
-          x.node.grad = sum;
-        }
-      }
-      if (!opts.retainGraph) node.freed = true;
-    }
-    order.length = 0;
-  });
+    if (!retainGraph) node.freed = true;
+  }
+  // Drop the references the scratch arrays hold, so nothing stays reachable through them.
+  for (let k = 0; k < n; k++) order[k] = null;
+  for (let k = 0; k < 3; k++) gradList[k] = null;
 }
 
 registerBackward((t, seed) => backward(t, seed));
@@ -172,7 +225,7 @@ function fitGradient(op: OpSpec<any>, i: number, x: Tensor, gx: Tensor): Tensor 
   }
   if (sameShape(gx.shape, x.shape)) return gx;
   if (broadcastsTo(x.shape, gx.shape)) {
-    const out = new Tensor(allocStorage(x.dtype, x.size, false), x.shape);
+    const out = makeTensor(allocStorage(x.dtype, x.size, false), x.shape);
     sumToShape(gx.data, gx.shape, out.data, x.shape);
     return out;
   }

@@ -1,7 +1,7 @@
 // Broadcasting loops: combine operands of different shapes by walking the output once with zero strides
 // for the broadcast axes. Fast paths for equal shapes and scalars, which are most calls.
 import type { Storage } from '../tensor/tensor.js';
-import { type Shape, broadcastStrides, numel, sameShape } from '../tensor/shape.js';
+import { type Shape, broadcastStridesInto, numel, sameShape, zeroed } from '../tensor/shape.js';
 
 /**
  * out = f(a, b) elementwise over the broadcast shape `outShape`, with two optional scalars p, q
@@ -36,12 +36,12 @@ const ZIP_TEMPLATE = `
   }
   if (n === 0) return;
   const rank = outShape.length;
-  const as = broadcastStrides(aShape, outShape);
-  const bs = broadcastStrides(bShape, outShape);
+  const as = broadcastStridesInto(aShape, outShape, AS);
+  const bs = broadcastStridesInto(bShape, outShape, BS);
   const inner = outShape[rank - 1];
   const ai = as[rank - 1];
   const bi = bs[rank - 1];
-  const idx = new Array(rank).fill(0);
+  const idx = zeroed(IDX, rank);
   let ao = 0;
   let bo = 0;
   for (let o = 0; o < n; o += inner) {
@@ -69,18 +69,24 @@ function checkExpr(expr: string): string {
   return expr;
 }
 
+// Scratch strides and odometer shared by every zip kernel (kernels never nest), so a broadcast allocates nothing.
+const AS: number[] = [];
+const BS: number[] = [];
+const IDX: number[] = [];
+
 export function zipKernel(expr: string): ZipKernel {
   const body = ZIP_TEMPLATE.replaceAll('EXPR', `(${checkExpr(expr)})`);
-  return new Function('broadcastStrides', 'sameShape', `return function zip(a, aShape, b, bShape, out, outShape, p, q) {${body}\n};`)(
-    broadcastStrides,
-    sameShape,
-  ) as ZipKernel;
+  const make = new Function('broadcastStridesInto', 'sameShape', 'zeroed', 'AS', 'BS', 'IDX', `return function zip(a, aShape, b, bShape, out, outShape, p, q) {${body}\n};`);
+  return make(broadcastStridesInto, sameShape, zeroed, AS, BS, IDX) as ZipKernel;
 }
 
 export function mapKernel(expr: string): MapKernel {
   const body = MAP_TEMPLATE.replaceAll('EXPR', `(${checkExpr(expr)})`);
   return new Function(`return function map(src, dst, p, q) {${body}\n};`)() as MapKernel;
 }
+
+const EXPAND_STRIDES: number[] = [];
+const EXPAND_IDX: number[] = [];
 
 /** dst (shape `to`) = src (shape `from`) repeated along broadcast axes. */
 export function expandInto(src: Storage, from: Shape, dst: Storage, to: Shape): void {
@@ -89,20 +95,25 @@ export function expandInto(src: Storage, from: Shape, dst: Storage, to: Shape): 
     return;
   }
   if (src.length === 1) {
-    dst.fill(src[0]!);
+    const v = src[0]!;
+    for (let i = 0; i < dst.length; i++) dst[i] = v; // not fill(v): a builtin call boxes a non-integer v
     return;
   }
   const n = numel(to);
   if (n === 0) return;
   const rank = to.length;
-  const ss = broadcastStrides(from, to);
+  const ss = broadcastStridesInto(from, to, EXPAND_STRIDES);
   const inner = to[rank - 1]!;
   const si = ss[rank - 1]!;
-  const idx = new Array<number>(rank).fill(0);
+  const idx = zeroed(EXPAND_IDX, rank);
   let so = 0;
   for (let o = 0; o < n; o += inner) {
-    if (si === 1) dst.set(src.subarray(so, so + inner), o);
-    else dst.fill(src[so]!, o, o + inner);
+    // Plain loops: subarray() would make a view per row, and fill(v) boxes a non-integer v.
+    if (si === 1) for (let i = 0; i < inner; i++) dst[o + i] = src[so + i]!;
+    else {
+      const v = src[so]!;
+      for (let i = 0; i < inner; i++) dst[o + i] = v;
+    }
     for (let ax = rank - 2; ax >= 0; ax--) {
       idx[ax]!++;
       so += ss[ax]!;

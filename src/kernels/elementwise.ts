@@ -1,13 +1,16 @@
 // Plain loops the engine and the ops share: in-place accumulation and summing a broadcast gradient back
 // to an operand's shape. No graph, no allocation.
 import type { Storage } from '../tensor/tensor.js';
-import { type Shape, broadcastStrides, numel } from '../tensor/shape.js';
+import { type Shape, broadcastStridesInto, numel, zeroed } from '../tensor/shape.js';
 
 /** dst += src, element by element (same length). */
 export function addInto(dst: Storage, src: Storage): void {
   const n = dst.length;
   for (let i = 0; i < n; i++) dst[i]! += src[i]!;
 }
+
+const SUM_STRIDES: number[] = [];
+const SUM_IDX: number[] = [];
 
 /**
  * dst[shape `to`] = sum of src[shape `from`] over the axes that `to` broadcasts along.
@@ -19,12 +22,12 @@ export function sumToShape(src: Storage, from: Shape, dst: Storage, to: Shape): 
   const rank = from.length;
   const n = numel(from);
   if (n === 0) return;
-  const ds = broadcastStrides(to, from);
+  const ds = broadcastStridesInto(to, from, SUM_STRIDES);
   // Collapse the innermost axis into a tight loop: it is either kept (stride 1) or reduced (stride 0).
   const inner = rank === 0 ? 1 : from[rank - 1]!;
   const innerStride = rank === 0 ? 0 : ds[rank - 1]!;
   const outer = inner === 0 ? 0 : n / inner;
-  const idx = new Array<number>(Math.max(rank - 1, 0)).fill(0);
+  const idx = zeroed(SUM_IDX, rank - 1);
   let dOff = 0;
   let s = 0;
   for (let o = 0; o < outer; o++) {

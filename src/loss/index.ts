@@ -4,7 +4,8 @@ import { noGrad } from '../autograd/engine.js';
 import { add, exp, log, mul, neg, relu, sub } from '../ops/elementwise.js';
 import { logSoftmax } from '../ops/composite.js';
 import { mean, sum } from '../ops/reduce.js';
-import { type Indices, gather, reshape } from '../ops/shape.js';
+import { flatten } from '../ops/pool.js';
+import { type Indices, gather } from '../ops/shape.js';
 import { checkTensor, sameDType } from '../ops/util.js';
 import { sameShape } from '../tensor/shape.js';
 import type { Tensor } from '../tensor/tensor.js';
@@ -59,7 +60,8 @@ export function binaryCrossEntropyWithLogits(input: Tensor, target: Tensor, opts
 function checkTargets(where: string, input: Tensor, target: Indices): number {
   checkTensor(where, 'input', input);
   if (input.ndim !== 2) throw new ShapeError(`${where}: input must have shape [batch, classes] (got ${fmtShape(input.shape)})`);
-  const [n, c] = input.shape as [number, number];
+  const n = input.shape[0]!;
+  const c = input.shape[1]!;
   if (!(target instanceof Int32Array) && !Array.isArray(target)) {
     throw new ValueError(`${where}: target must be class indices (an Int32Array or an array of integers)`);
   }
@@ -72,22 +74,22 @@ function checkTargets(where: string, input: Tensor, target: Indices): number {
 }
 
 /** Negative log-likelihood of log-probabilities [N, C] at class indices, torch.nn.functional.nll_loss. */
-export function nllLoss(input: Tensor, target: Indices, opts: { reduction?: Reduction } = {}): Tensor {
+export function nllLoss(input: Tensor, target: Indices, opts?: { reduction?: Reduction }): Tensor {
   checkTargets('nllLoss', input, target);
-  return reduce('nllLoss', neg(reshape(gather(input, 1, target), [input.shape[0]!])), opts.reduction);
+  return reduce('nllLoss', neg(flatten(gather(input, 1, target), 0)), opts?.reduction);
 }
 
 /**
  * Cross-entropy of logits [N, C] against class indices, torch.nn.functional.cross_entropy. With label
  * smoothing ε the target is (1−ε) on the class plus ε/C everywhere: loss = (1−ε)·nll + ε·mean_c(−log p).
  */
-export function crossEntropy(input: Tensor, target: Indices, opts: { reduction?: Reduction; labelSmoothing?: number } = {}): Tensor {
+export function crossEntropy(input: Tensor, target: Indices, opts?: { reduction?: Reduction; labelSmoothing?: number }): Tensor {
   const c = checkTargets('crossEntropy', input, target);
-  const eps = opts.labelSmoothing ?? 0;
+  const eps = opts?.labelSmoothing ?? 0;
   if (typeof eps !== 'number' || !(eps >= 0 && eps <= 1)) throw new ValueError(`crossEntropy: labelSmoothing must be in [0, 1] (got ${eps})`);
   const logp = logSoftmax(input, 1);
-  const nll = neg(reshape(gather(logp, 1, target), [input.shape[0]!]));
-  if (eps === 0) return reduce('crossEntropy', nll, opts.reduction);
+  const nll = neg(flatten(gather(logp, 1, target), 0)); // the picked log-probabilities, [N, 1] → [N]
+  if (eps === 0) return reduce('crossEntropy', nll, opts?.reduction);
   const smooth = mul(sum(logp, 1), -1 / c);
-  return reduce('crossEntropy', add(mul(nll, 1 - eps), mul(smooth, eps)), opts.reduction);
+  return reduce('crossEntropy', add(mul(nll, 1 - eps), mul(smooth, eps)), opts?.reduction);
 }

@@ -15,6 +15,8 @@ export interface LayerOptions {
   rng?: Rng;
 }
 
+const TRANSPOSE_B = { transposeB: true } as const; // one options object, not one per forward
+
 /** y = x·Wᵀ + b with W of shape [out, in], as torch.nn.Linear. */
 export class Linear extends Module {
   readonly inFeatures: number;
@@ -41,7 +43,7 @@ export class Linear extends Module {
     if (x.ndim < 1 || x.shape[x.ndim - 1] !== this.inFeatures) {
       throw new ShapeError(`Linear(${this.inFeatures}, ${this.outFeatures}): input has shape ${fmtShape(x.shape)}, expected [..., ${this.inFeatures}]`);
     }
-    const y = matmul(x, this.weight, { transposeB: true });
+    const y = matmul(x, this.weight, TRANSPOSE_B);
     const b = this.bias;
     return b === undefined ? y : add(y, b);
   }
@@ -63,7 +65,7 @@ export class Sequential extends Module {
 
   forward(x: Tensor): Tensor {
     let h = x;
-    for (const m of this.layers) h = m.forward(h);
+    for (let i = 0; i < this.layers.length; i++) h = this.layers[i]!.forward(h); // for-of allocates until optimised
     return h;
   }
 }

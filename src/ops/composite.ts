@@ -1,11 +1,10 @@
 // Composites: built from primitives, so they have no backward code of their own.
-import { noGrad } from '../autograd/engine.js';
 import { Tensor } from '../tensor/tensor.js';
 import { normAxis } from '../tensor/shape.js';
 import { add, exp, log, sub } from './elementwise.js';
 import { max, sum } from './reduce.js';
 import { reshape } from './shape.js';
-import { checkTensor } from './util.js';
+import { checkTensor, detached } from './util.js';
 
 /**
  * log Σ exp(x) along `axis`, computed as m + log Σ exp(x − m) with m the (detached) maximum, so no
@@ -14,7 +13,7 @@ import { checkTensor } from './util.js';
 export function logSumExp(x: Tensor, axis = -1, keepdim = false): Tensor {
   checkTensor('logSumExp', 'x', x);
   const ax = normAxis('logSumExp', axis, x.ndim);
-  const m = noGrad(() => max(x, ax, true));
+  const m = max(detached(x), ax, true); // a constant: no gradient flows through m
   // An all −∞ row (or +∞ entries) makes x − m NaN; shift by 0 there instead, as torch does.
   const md = m.data;
   for (let i = 0; i < md.length; i++) if (!Number.isFinite(md[i]!)) md[i] = 0;

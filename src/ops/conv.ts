@@ -1,7 +1,7 @@
 // 2-D convolution (NCHW, weight [outC, inC/groups, kh, kw]) as im2col + GEMM per image and group; backward
 // gives the input gradient (GEMM, then col2im), the weight gradient (GEMM against recomputed columns) and the bias's.
 import { ShapeError, ValueError, fmtShape, fmtValue } from '../errors.js';
-import { defineOp, record } from '../autograd/engine.js';
+import { defineOp, grads, recordOp } from '../autograd/engine.js';
 import { type ConvGeometry, col2im, im2col } from '../kernels/im2col.js';
 import { gemm } from '../kernels/matmul.js';
 import { Tensor, empty, zeros } from '../tensor/tensor.js';
@@ -64,11 +64,16 @@ interface ConvAttrs extends ConvGeometry {
 const CONV2D = defineOp<ConvAttrs>({
   name: 'conv2d',
   inputs: ['x', 'weight', 'bias'],
-  backward: (gy, { inputs: [x, w, b], attrs: a }) => [
-    x!.requiresGrad ? convInputGrad(gy, w!, x!.shape, a) : null,
-    w!.requiresGrad ? convWeightGrad(gy, x!, w!.shape, a) : null,
-    b !== undefined && b.requiresGrad ? convBiasGrad(gy, a) : null,
-  ],
+  backward: (gy, { inputs, attrs: a }) => {
+    const x = inputs[0]!;
+    const w = inputs[1]!;
+    const b = inputs[2];
+    return grads(
+      x.requiresGrad ? convInputGrad(gy, w, x.shape, a) : null,
+      w.requiresGrad ? convWeightGrad(gy, x, w.shape, a) : null,
+      b !== undefined && b.requiresGrad ? convBiasGrad(gy, a) : null,
+    );
+  },
 });
 
 /**
@@ -98,7 +103,7 @@ export function conv2dAs(where: string, x: Tensor, weight: Tensor, bias: Tensor 
       gemm(false, false, Og, L, K, wd, g * Og * K, cols, a.direct ? xOff : 0, od, (n * outC + g * Og) * L, bd !== undefined);
     }
   }
-  return record(CONV2D, out, bias === undefined ? [x, weight] : [x, weight, bias], a);
+  return recordOp(CONV2D, out, a, x, weight, bias);
 }
 
 function convInputGrad(gy: Tensor, w: Tensor, xShape: readonly number[], a: ConvAttrs): Tensor {
@@ -172,7 +177,7 @@ function convAttrs(where: string, x: Tensor, w: Tensor, bias: Tensor | undefined
   checkTensor(where, 'x', x);
   checkTensor(where, 'weight', w);
   if (bias !== undefined) checkTensor(where, 'bias', bias);
-  sameDType(where, ...(bias === undefined ? [x, w] : [x, w, bias]));
+  sameDType(where, x, w, bias);
   if (x.ndim !== 4) throw new ShapeError(`${where}: input must be 4-D [N,C,H,W] (got ${fmtShape(x.shape)})`);
   if (w.ndim !== 4) throw new ShapeError(`${where}: weight must be 4-D [outC,inC/groups,kh,kw] (got ${fmtShape(w.shape)})`);
   const [sh, sw] = intPair(where, 'stride', opts.stride ?? 1, 1);

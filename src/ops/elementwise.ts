@@ -1,9 +1,9 @@
 // Elementwise primitives, forward and backward side by side. Binary ops broadcast; their backward returns
 // gradients in the output's shape and the engine sums them back to each input's shape.
 import { ValueError } from '../errors.js';
-import { defineOp, record } from '../autograd/engine.js';
+import { type OpSpec, defineOp, grads, recordOp } from '../autograd/engine.js';
 import { Tensor, empty } from '../tensor/tensor.js';
-import { type TensorLike, checkTensor, map, operands, zip } from './util.js';
+import { type TensorLike, checkTensor, map, operand, sameDType, zip } from './util.js';
 import { broadcastShapes } from '../tensor/shape.js';
 import { type ZipKernel, expandInto, mapKernel, zipKernel } from '../kernels/broadcast.js';
 import type { Storage } from '../tensor/tensor.js';
@@ -34,100 +34,114 @@ const UNMASKED = zipKernel('y !== 0 ? 0 : x');
 
 // ---- binary ------------------------------------------------------------------------------------
 
-const ADD = defineOp({ name: 'add', inputs: ['a', 'b'], backward: (gy) => [gy, gy] });
-export function add(a: TensorLike, b: TensorLike): Tensor {
-  const [x, y] = operands('add', a, b);
-  return record(ADD, zip('add', x, y, ADD_K), [x, y], undefined);
+/** Every binary op: numbers become scalars, dtypes must agree, the kernel broadcasts, the result is recorded. */
+function binary(op: OpSpec, k: ZipKernel, a: TensorLike, b: TensorLike): Tensor {
+  const x = operand(op.name, 'a', a, b);
+  const y = operand(op.name, 'b', b, a);
+  sameDType(op.name, x, y);
+  return recordOp(op, zip(op.name, x, y, k), undefined, x, y);
 }
 
-const SUB = defineOp({ name: 'sub', inputs: ['a', 'b'], backward: (gy, { inputs: [, b] }) => [gy, b!.requiresGrad ? neg(gy) : null] });
+// Backwards read inputs by index: destructuring an array (`inputs: [a, b]`) runs the iterator protocol,
+// which allocates on every call.
+const ADD = defineOp({ name: 'add', inputs: ['a', 'b'], backward: (gy) => grads(gy, gy) });
+export function add(a: TensorLike, b: TensorLike): Tensor {
+  return binary(ADD, ADD_K, a, b);
+}
+
+const SUB = defineOp({ name: 'sub', inputs: ['a', 'b'], backward: (gy, { inputs }) => grads(gy, inputs[1]!.requiresGrad ? neg(gy) : null) });
 export function sub(a: TensorLike, b: TensorLike): Tensor {
-  const [x, y] = operands('sub', a, b);
-  return record(SUB, zip('sub', x, y, SUB_K), [x, y], undefined);
+  return binary(SUB, SUB_K, a, b);
 }
 
 const MUL = defineOp({
   name: 'mul',
   inputs: ['a', 'b'],
   // An input that needs no gradient (a constant, a mask, a scale) costs nothing in backward.
-  backward: (gy, { inputs: [a, b] }) => [a!.requiresGrad ? mul(gy, b!) : null, b!.requiresGrad ? mul(gy, a!) : null],
+  backward: (gy, { inputs }) => {
+    const a = inputs[0]!;
+    const b = inputs[1]!;
+    return grads(a.requiresGrad ? mul(gy, b) : null, b.requiresGrad ? mul(gy, a) : null);
+  },
 });
 export function mul(a: TensorLike, b: TensorLike): Tensor {
-  const [x, y] = operands('mul', a, b);
-  return record(MUL, zip('mul', x, y, MUL_K), [x, y], undefined);
+  return binary(MUL, MUL_K, a, b);
 }
 
 const DIV = defineOp({
   name: 'div',
   inputs: ['a', 'b'],
   // d(a/b)/db = -a/b² = -out/b
-  backward: (gy, { inputs: [a, b], out }) => [a!.requiresGrad ? div(gy, b!) : null, b!.requiresGrad ? neg(mul(gy, div(out, b!))) : null],
+  backward: (gy, { inputs, out }) => {
+    const a = inputs[0]!;
+    const b = inputs[1]!;
+    return grads(a.requiresGrad ? div(gy, b) : null, b.requiresGrad ? neg(mul(gy, div(out, b))) : null);
+  },
 });
 export function div(a: TensorLike, b: TensorLike): Tensor {
-  const [x, y] = operands('div', a, b);
-  return record(DIV, zip('div', x, y, DIV_K), [x, y], undefined);
+  return binary(DIV, DIV_K, a, b);
 }
 
 const POW = defineOp({
   name: 'pow',
   inputs: ['a', 'b'],
   // d(a^b)/da = b·a^(b-1); d(a^b)/db = out·ln a (NaN for a < 0, as in PyTorch)
-  backward: (gy, { inputs: [a, b], out }) => [
-    a!.requiresGrad ? mul(gy, mul(b!, pow(a!, sub(b!, 1)))) : null,
-    b!.requiresGrad ? mul(gy, mul(out, log(a!))) : null,
-  ],
+  backward: (gy, { inputs, out }) => {
+    const a = inputs[0]!;
+    const b = inputs[1]!;
+    return grads(a.requiresGrad ? mul(gy, mul(b, pow(a, sub(b, 1)))) : null, b.requiresGrad ? mul(gy, mul(out, log(a))) : null);
+  },
 });
 /** a raised to b, elementwise; b may be a number (the usual case) or a tensor. */
 export function pow(a: Tensor, b: TensorLike): Tensor {
-  const [x, y] = operands('pow', a, b);
-  return record(POW, zip('pow', x, y, POW_K), [x, y], undefined);
+  return binary(POW, POW_K, a, b);
 }
 
 // ---- unary -------------------------------------------------------------------------------------
 
-const NEG = defineOp({ name: 'neg', inputs: ['x'], backward: (gy) => [neg(gy)] });
+const NEG = defineOp({ name: 'neg', inputs: ['x'], backward: (gy) => grads(neg(gy)) });
 export function neg(x: Tensor): Tensor {
   checkTensor('neg', 'x', x);
-  return record(NEG, map(x, NEG_K), [x], undefined);
+  return recordOp(NEG, map(x, NEG_K), undefined, x);
 }
 
-const EXP = defineOp({ name: 'exp', inputs: ['x'], backward: (gy, { out }) => [mul(gy, out)] });
+const EXP = defineOp({ name: 'exp', inputs: ['x'], backward: (gy, { out }) => grads(mul(gy, out)) });
 export function exp(x: Tensor): Tensor {
   checkTensor('exp', 'x', x);
-  return record(EXP, map(x, EXP_K), [x], undefined);
+  return recordOp(EXP, map(x, EXP_K), undefined, x);
 }
 
-const LOG = defineOp({ name: 'log', inputs: ['x'], backward: (gy, { inputs: [x] }) => [div(gy, x!)] });
+const LOG = defineOp({ name: 'log', inputs: ['x'], backward: (gy, { inputs }) => grads(div(gy, inputs[0]!)) });
 export function log(x: Tensor): Tensor {
   checkTensor('log', 'x', x);
-  return record(LOG, map(x, LOG_K), [x], undefined);
+  return recordOp(LOG, map(x, LOG_K), undefined, x);
 }
 
 const SQRT = defineOp({
   name: 'sqrt',
   inputs: ['x'],
-  backward: (gy, { out }) => [zip('sqrt', gy, out, SQRT_BACK)],
+  backward: (gy, { out }) => grads(zip('sqrt', gy, out, SQRT_BACK)),
 });
 export function sqrt(x: Tensor): Tensor {
   checkTensor('sqrt', 'x', x);
-  return record(SQRT, map(x, SQRT_K), [x], undefined);
+  return recordOp(SQRT, map(x, SQRT_K), undefined, x);
 }
 
 const ABS = defineOp({
   name: 'abs',
   inputs: ['x'],
   // sign(x)·g, with 0 at 0 (PyTorch's subgradient choice)
-  backward: (gy, { inputs: [x] }) => [zip('abs', gy, x!, ABS_BACK)],
+  backward: (gy, { inputs }) => grads(zip('abs', gy, inputs[0]!, ABS_BACK)),
 });
 export function abs(x: Tensor): Tensor {
   checkTensor('abs', 'x', x);
-  return record(ABS, map(x, ABS_K), [x], undefined);
+  return recordOp(ABS, map(x, ABS_K), undefined, x);
 }
 
 const RELU = defineOp({
   name: 'relu',
   inputs: ['x'],
-  backward: (gy, { out }) => [zip('relu', gy, out, RELU_BACK)],
+  backward: (gy, { out }) => grads(zip('relu', gy, out, RELU_BACK)),
 });
 export function relu(x: Tensor): Tensor {
   checkTensor('relu', 'x', x);
@@ -138,32 +152,27 @@ export function relu(x: Tensor): Tensor {
     const v = s[i]!;
     d[i] = v > 0 ? v : 0;
   }
-  return record(RELU, out, [x], undefined);
+  return recordOp(RELU, out, undefined, x);
 }
 
 const SIGMOID = defineOp({
   name: 'sigmoid',
   inputs: ['x'],
-  backward: (gy, { out }) => [zip('sigmoid', gy, out, SIGMOID_BACK)],
+  backward: (gy, { out }) => grads(zip('sigmoid', gy, out, SIGMOID_BACK)),
 });
 export function sigmoid(x: Tensor): Tensor {
   checkTensor('sigmoid', 'x', x);
-  return record(
-    SIGMOID,
-    map(x, SIGMOID_K),
-    [x],
-    undefined,
-  );
+  return recordOp(SIGMOID, map(x, SIGMOID_K), undefined, x);
 }
 
 const TANH = defineOp({
   name: 'tanh',
   inputs: ['x'],
-  backward: (gy, { out }) => [zip('tanh', gy, out, TANH_BACK)],
+  backward: (gy, { out }) => grads(zip('tanh', gy, out, TANH_BACK)),
 });
 export function tanh(x: Tensor): Tensor {
   checkTensor('tanh', 'x', x);
-  return record(TANH, map(x, TANH_K), [x], undefined);
+  return recordOp(TANH, map(x, TANH_K), undefined, x);
 }
 
 interface ClampAttrs {
@@ -174,7 +183,7 @@ const CLAMP = defineOp<ClampAttrs>({
   name: 'clamp',
   inputs: ['x'],
   // The gradient passes where min ≤ x ≤ max, as in PyTorch.
-  backward: (gy, { inputs: [x], attrs: { min, max } }) => [zip('clamp', gy, x!, CLAMP_BACK, min, max)],
+  backward: (gy, { inputs, attrs }) => grads(zip('clamp', gy, inputs[0]!, CLAMP_BACK, attrs.min, attrs.max)),
 });
 /** x limited to [min, max]; either bound may be omitted (±Infinity). */
 export function clamp(x: Tensor, min = -Infinity, max = Infinity): Tensor {
@@ -182,7 +191,7 @@ export function clamp(x: Tensor, min = -Infinity, max = Infinity): Tensor {
   if (typeof min !== 'number' || typeof max !== 'number' || Number.isNaN(min) || Number.isNaN(max) || min > max) {
     throw new ValueError(`clamp: bounds must be numbers with min <= max (got min=${min}, max=${max})`);
   }
-  return record(CLAMP, map(x, CLAMP_K, min, max), [x], { min, max });
+  return recordOp(CLAMP, map(x, CLAMP_K, min, max), { min, max }, x);
 }
 
 // ---- selection ---------------------------------------------------------------------------------
@@ -190,7 +199,7 @@ export function clamp(x: Tensor, min = -Infinity, max = Infinity): Tensor {
 const WHERE = defineOp({
   name: 'where',
   inputs: ['condition', 'a', 'b'],
-  backward: (gy, { inputs: [c] }) => [null, zip('where', gy, c!, MASKED), zip('where', gy, c!, UNMASKED)],
+  backward: (gy, { inputs }) => grads(null, zip('where', gy, inputs[0]!, MASKED), zip('where', gy, inputs[0]!, UNMASKED)),
 });
 /**
  * a where condition is non-zero, else b; all three broadcast. The condition is a mask (from gt, lt, eq...)
@@ -198,7 +207,9 @@ const WHERE = defineOp({
  */
 export function where(condition: Tensor, a: TensorLike, b: TensorLike): Tensor {
   checkTensor('where', 'condition', condition);
-  const [x, y] = operands('where', a, b);
+  const x = operand('where', 'a', a, b);
+  const y = operand('where', 'b', b, a);
+  sameDType('where', x, y);
   const shape = broadcastShapes('where', condition.shape, broadcastShapes('where', x.shape, y.shape));
   const m = expanded(condition, shape);
   const u = expanded(x, shape);
@@ -206,7 +217,7 @@ export function where(condition: Tensor, a: TensorLike, b: TensorLike): Tensor {
   const out = empty(shape, x.dtype);
   const o = out.data;
   for (let i = 0; i < o.length; i++) o[i] = m[i] !== 0 ? u[i]! : v[i]!;
-  return record(WHERE, out, [condition, x, y], undefined);
+  return recordOp(WHERE, out, undefined, condition, x, y);
 }
 
 // ---- comparisons: masks of 0 and 1, never differentiable ----------------------------------------
@@ -223,7 +234,9 @@ export const le = (a: TensorLike, b: TensorLike): Tensor => compare('le', a, b, 
 export const eq = (a: TensorLike, b: TensorLike): Tensor => compare('eq', a, b, EQ_K);
 
 function compare(op: string, a: TensorLike, b: TensorLike, k: ZipKernel): Tensor {
-  const [x, y] = operands(op, a, b);
+  const x = operand(op, 'a', a, b);
+  const y = operand(op, 'b', b, a);
+  sameDType(op, x, y);
   return zip(op, x, y, k);
 }
 

@@ -1,10 +1,10 @@
 // Matrix product, batched and broadcast over leading axes, with optional transposed operands so the
 // backward pass uses the same kernel in its other orientations instead of copying transposes.
 import { ShapeError, fmtShape } from '../errors.js';
-import { defineOp, record } from '../autograd/engine.js';
+import { defineOp, grads, recordOp } from '../autograd/engine.js';
 import { gemm } from '../kernels/matmul.js';
 import { broadcastShapes, broadcastStrides, numel } from '../tensor/shape.js';
-import { Tensor, empty } from '../tensor/tensor.js';
+import { Tensor, empty, stableShape } from '../tensor/tensor.js';
 import { reshape } from './shape.js';
 import { checkTensor, sameDType } from './util.js';
 
@@ -24,11 +24,20 @@ const MATMUL = defineOp<Attrs>({
   name: 'matmul',
   inputs: ['a', 'b'],
   // C = op(A)·op(B)  ⇒  dA = dC·op(B)ᵀ (or its transpose when A is stored transposed), likewise dB.
-  backward: (gy, { inputs: [a, b], attrs: { ta, tb } }) => [
-    a!.requiresGrad ? (ta ? bmm(b!, gy, tb, true) : bmm(gy, b!, false, !tb)) : null,
-    b!.requiresGrad ? (tb ? bmm(gy, a!, true, ta) : bmm(a!, gy, !ta, false)) : null,
-  ],
+  backward: (gy, { inputs, attrs: { ta, tb } }) => {
+    const a = inputs[0]!;
+    const b = inputs[1]!;
+    return grads(
+      a.requiresGrad ? (ta ? bmm(b, gy, tb, true) : bmm(gy, b, false, !tb)) : null,
+      b.requiresGrad ? (tb ? bmm(gy, a, true, ta) : bmm(a, gy, !ta, false)) : null,
+    );
+  },
 });
+// The four orientations as constants, so recording a matmul makes no attrs object.
+const ATTRS: readonly (readonly Attrs[])[] = [
+  [{ ta: false, tb: false }, { ta: false, tb: true }],
+  [{ ta: true, tb: false }, { ta: true, tb: true }],
+];
 
 /**
  * torch.matmul: 1-D operands are promoted to a row (a) or a column (b) and the added axis removed;
@@ -53,6 +62,8 @@ export function matmul(a: Tensor, b: Tensor, opts: MatmulOptions = {}): Tensor {
   return bmm(a, b, ta, tb);
 }
 
+const outShape: number[] = []; // bmm's scratch
+
 function bmm(a: Tensor, b: Tensor, ta: boolean, tb: boolean): Tensor {
   sameDType('matmul', a, b);
   const ar = a.ndim;
@@ -65,6 +76,14 @@ function bmm(a: Tensor, b: Tensor, ta: boolean, tb: boolean): Tensor {
     throw new ShapeError(
       `matmul: inner sizes differ: a${ta ? 'ᵀ' : ''} ${fmtShape(a.shape)} has ${Ka} columns, b${tb ? 'ᵀ' : ''} ${fmtShape(b.shape)} has ${Kb} rows`,
     );
+  }
+  if (ar === 2 && br === 2) {
+    // The common case (Linear, and every backward of it): no batch axes to broadcast.
+    outShape[0] = M;
+    outShape[1] = N;
+    const out = empty(stableShape(outShape, 2), a.dtype);
+    gemm(ta, tb, M, N, Ka, a.data, 0, b.data, 0, out.data, 0, false);
+    return recordOp(MATMUL, out, ATTRS[+ta]![+tb]!, a, b);
   }
   const aBatch = a.shape.slice(0, ar - 2);
   const bBatch = b.shape.slice(0, br - 2);
@@ -92,5 +111,5 @@ function bmm(a: Tensor, b: Tensor, ta: boolean, tb: boolean): Tensor {
       }
     }
   }
-  return record(MATMUL, out, [a, b], { ta, tb });
+  return recordOp(MATMUL, out, ATTRS[+ta]![+tb]!, a, b);
 }

@@ -1,9 +1,9 @@
 // Spatial pooling over NCHW maps: maxPool2d and avgPool2d are primitives (forward and backward side by side);
 // adaptiveAvgPool2d to 1×1 and flatten are composites (a mean and a reshape), the usual head of a CNN.
 import { ShapeError, ValueError, fmtShape, fmtValue } from '../errors.js';
-import { defineOp, record } from '../autograd/engine.js';
-import { normAxis } from '../tensor/shape.js';
-import { type Storage, Tensor, empty, zeros } from '../tensor/tensor.js';
+import { defineOp, grads, recordOp } from '../autograd/engine.js';
+import { normAxis, numel } from '../tensor/shape.js';
+import { type Storage, Tensor, empty, stableShape, zeros } from '../tensor/tensor.js';
 import { type IntPair, fmtPair, intPair } from './conv.js';
 import { mean } from './reduce.js';
 import { reshape } from './shape.js';
@@ -38,10 +38,11 @@ const MAX_POOL2D = defineOp<PoolAttrs>({
   inputs: ['x'],
   // The gradient of each window goes to its argmax. The argmax is found again from x rather than saved
   // from the forward: the scan costs what the forward did and the step keeps no index tensor.
-  backward: (gy, { inputs: [x], attrs: a }) => {
-    const dx = zeros(x!.shape, { dtype: x!.dtype });
-    maxPoolKernel(x!.data, a, gy.data, dx.data, true);
-    return [dx];
+  backward: (gy, { inputs, attrs: a }) => {
+    const x = inputs[0]!;
+    const dx = zeros(x.shape, { dtype: x.dtype });
+    maxPoolKernel(x.data, a, gy.data, dx.data, true);
+    return grads(dx);
   },
 });
 
@@ -58,7 +59,7 @@ export function maxPool2dAs(where: string, x: Tensor, kernelSize: IntPair, strid
   const a = poolAttrs(where, x, kernelSize, stride, padding, true);
   const out = empty([x.shape[0]!, x.shape[1]!, a.oh, a.ow], x.dtype);
   maxPoolKernel(x.data, a, out.data, out.data, false);
-  return record(MAX_POOL2D, out, [x], a);
+  return recordOp(MAX_POOL2D, out, a, x);
 }
 
 /**
@@ -103,10 +104,10 @@ const AVG_POOL2D = defineOp<PoolAttrs>({
   name: 'avgPool2d',
   inputs: ['x'],
   // Each window spreads gy/divisor evenly over its real (non-padding) positions.
-  backward: (gy, { inputs: [x], attrs: a }) => {
-    const dx = zeros(x!.shape, { dtype: x!.dtype });
+  backward: (gy, { inputs, attrs: a }) => {
+    const dx = zeros(inputs[0]!.shape, { dtype: gy.dtype });
     avgPoolKernel(dx.data, a, gy.data, true);
-    return [dx];
+    return grads(dx);
   },
 });
 
@@ -131,7 +132,7 @@ export function avgPool2dAs(
   const a = poolAttrs(where, x, kernelSize, stride, padding, countIncludePad);
   const out = empty([x.shape[0]!, x.shape[1]!, a.oh, a.ow], x.dtype);
   avgPoolKernel(x.data, a, out.data, false);
-  return record(AVG_POOL2D, out, [x], a);
+  return recordOp(AVG_POOL2D, out, a, x);
 }
 
 /**
@@ -211,6 +212,7 @@ export function adaptiveAvgPool2d(x: Tensor, outputSize: IntPair = 1): Tensor {
   return mean(x, [x.ndim - 2, x.ndim - 1], true);
 }
 
+const merged: number[] = []; // flatten's scratch
 /** torch.flatten: axes startDim..endDim (inclusive, negative counts from the end) merged into one. */
 export function flatten(x: Tensor, startDim = 1, endDim = -1): Tensor {
   checkTensor('flatten', 'x', x);
@@ -219,6 +221,9 @@ export function flatten(x: Tensor, startDim = 1, endDim = -1): Tensor {
   const s = normAxis('flatten', startDim, x.ndim);
   const e = normAxis('flatten', endDim, x.ndim);
   if (s > e) throw new ValueError(`flatten: startDim ${startDim} comes after endDim ${endDim} for input ${fmtShape(x.shape)}`);
-  const merged = x.shape.slice(s, e + 1).reduce((p, d) => p * d, 1);
-  return reshape(x, [...x.shape.slice(0, s), merged, ...x.shape.slice(e + 1)]);
+  let n = 0;
+  for (let i = 0; i < s; i++) merged[n++] = x.shape[i]!;
+  merged[n++] = numel(x.shape, s, e + 1);
+  for (let i = e + 1; i < x.ndim; i++) merged[n++] = x.shape[i]!;
+  return reshape(x, stableShape(merged, n));
 }

@@ -1,8 +1,9 @@
 // Reductions over axes: sum and max are primitives; mean is sum scaled. keepdim as in PyTorch.
-import { defineOp, record } from '../autograd/engine.js';
+import { ShapeError, fmtShape } from '../errors.js';
+import { defineOp, grads, recordOp } from '../autograd/engine.js';
 import { sumToShape } from '../kernels/elementwise.js';
-import { normAxes, normAxis, numel } from '../tensor/shape.js';
-import { Tensor, empty } from '../tensor/tensor.js';
+import { normAxis, numel, zeroed } from '../tensor/shape.js';
+import { Tensor, empty, stableShape } from '../tensor/tensor.js';
 import { mul, div } from './elementwise.js';
 import { broadcastTo, reshape } from './shape.js';
 import { checkTensor, zip } from './util.js';
@@ -12,63 +13,85 @@ const EQ_K = zipKernel('x === y ? 1 : 0');
 
 export type Axes = number | readonly number[];
 
-interface ReduceAttrs {
-  /** The output's shape with reduced axes kept as size 1: the shape gradients are broadcast from. */
-  kept: number[];
+// Scratch for one reduction call (reductions never nest while these are in use): which axes it reduces,
+// and the shapes built from that before `stableShape` copies them.
+const reduced: boolean[] = [];
+const scratch: number[] = [];
+
+/** Marks the axes a reduction over `axes` (undefined = all) removes from a rank-`rank` tensor, in `reduced`. */
+function markAxes(op: string, axes: Axes | undefined, rank: number): void {
+  for (let i = 0; i < Math.max(rank, 1); i++) reduced[i] = axes === undefined; // a 0-d tensor accepts axis 0
+  if (axes === undefined) return;
+  if (typeof axes === 'number') {
+    reduced[normAxis(op, axes, rank)] = true;
+    return;
+  }
+  for (let i = 0; i < axes.length; i++) {
+    const a = normAxis(op, axes[i]!, rank);
+    if (reduced[a]) throw new ShapeError(`${op}: axes ${fmtShape(axes)} repeat an axis`);
+    reduced[a] = true;
+  }
 }
 
-function keptShape(shape: readonly number[], axes: number[]): number[] {
-  return shape.map((d, i) => (axes.includes(i) ? 1 : d));
+/** The input's shape with the marked axes at size 1: the shape gradients are broadcast from. */
+function keptShape(shape: readonly number[]): readonly number[] {
+  for (let i = 0; i < shape.length; i++) scratch[i] = reduced[i] ? 1 : shape[i]!;
+  return stableShape(scratch, shape.length);
 }
 
-function finalShape(shape: readonly number[], axes: number[], keepdim: boolean): number[] {
-  return keepdim ? keptShape(shape, axes) : shape.filter((_, i) => !axes.includes(i));
+/** The result's shape: kept, or the input's shape without the marked axes. */
+function finalShape(shape: readonly number[], kept: readonly number[], keepdim: boolean): readonly number[] {
+  if (keepdim) return kept;
+  let n = 0;
+  for (let i = 0; i < shape.length; i++) if (!reduced[i]) scratch[n++] = shape[i]!;
+  return stableShape(scratch, n);
 }
 
-const SUM = defineOp<ReduceAttrs>({
+/** attrs of sum and max: the kept shape (see keptShape). */
+const SUM = defineOp<readonly number[]>({
   name: 'sum',
   inputs: ['x'],
-  backward: (gy, { inputs: [x], attrs: { kept } }) => [broadcastTo(reshape(gy, kept), x!.shape)],
+  backward: (gy, { inputs, attrs: kept }) => grads(broadcastTo(reshape(gy, kept), inputs[0]!.shape)),
 });
 /** Sum over `axes` (all when omitted). */
 export function sum(x: Tensor, axes?: Axes, keepdim = false): Tensor {
   checkTensor('sum', 'x', x);
-  const ax = normAxes('sum', axes, x.ndim);
-  const kept = keptShape(x.shape, ax);
-  const out = empty(finalShape(x.shape, ax, keepdim), x.dtype);
+  markAxes('sum', axes, x.ndim);
+  const kept = keptShape(x.shape);
+  const out = empty(finalShape(x.shape, kept, keepdim), x.dtype);
   sumToShape(x.data, x.shape, out.data, kept);
-  return record(SUM, out, [x], { kept });
+  return recordOp(SUM, out, kept, x);
 }
 
 /** Mean over `axes` (all when omitted). */
 export function mean(x: Tensor, axes?: Axes, keepdim = false): Tensor {
   checkTensor('mean', 'x', x);
-  const ax = normAxes('mean', axes, x.ndim);
-  const n = numel(ax.map((a) => x.shape[a]!));
+  markAxes('mean', axes, x.ndim);
+  let n = 1;
+  for (let i = 0; i < x.ndim; i++) if (reduced[i]) n *= x.shape[i]!;
   // Divide, as PyTorch does: multiplying by the rounded 1/n can be an ulp off (mean of [0,1,4]: 5·(1/3) ≠ 5/3).
-  return div(sum(x, ax, keepdim), n);
+  return div(sum(x, axes, keepdim), n);
 }
 
-const MAX = defineOp<ReduceAttrs>({
+const MAX = defineOp<readonly number[]>({
   name: 'max',
   inputs: ['x'],
   // Ties share the gradient equally (torch.amax): mask of the maxima divided by their count.
-  backward: (gy, { inputs: [x], out, attrs: { kept } }) => {
-    const mask = zip('max', x!, reshape(out, kept), EQ_K);
-    return [mul(mask, div(reshape(gy, kept), sum(mask, keptAxes(kept, x!.shape), true)))];
+  backward: (gy, { inputs, out, attrs: kept }) => {
+    const mask = zip('max', inputs[0]!, reshape(out, kept), EQ_K);
+    const count = empty(kept, mask.dtype);
+    sumToShape(mask.data, mask.shape, count.data, kept);
+    return grads(mul(mask, div(reshape(gy, kept), count)));
   },
 });
-function keptAxes(kept: number[], shape: readonly number[]): number[] {
-  return kept.flatMap((d, i) => (d === 1 && shape[i] !== 1 ? [i] : []));
-}
 /** Largest value over `axes` (all when omitted); NaN wins, as in PyTorch. */
 export function max(x: Tensor, axes?: Axes, keepdim = false): Tensor {
   checkTensor('max', 'x', x);
-  const ax = normAxes('max', axes, x.ndim);
-  const kept = keptShape(x.shape, ax);
-  const out = empty(finalShape(x.shape, ax, keepdim), x.dtype);
+  markAxes('max', axes, x.ndim);
+  const kept = keptShape(x.shape);
+  const out = empty(finalShape(x.shape, kept, keepdim), x.dtype);
   maxInto(x, kept, out.data);
-  return record(MAX, out, [x], { kept });
+  return recordOp(MAX, out, kept, x);
 }
 
 /** Index of the largest value along `axis` for each position of the other axes (first index on ties). */
@@ -96,18 +119,21 @@ export function argmax(x: Tensor, axis = -1): Int32Array {
   return res;
 }
 
+const MAX_STRIDES: number[] = [];
+const MAX_IDX: number[] = [];
+
 /** The maxima of x into `dst` (laid out as `kept`, x's shape with reduced axes at size 1). */
-function maxInto(x: Tensor, kept: number[], dst: Float32Array | Float64Array): void {
+function maxInto(x: Tensor, kept: readonly number[], dst: Float32Array | Float64Array): void {
   dst.fill(-Infinity);
   const rank = x.ndim;
   if (x.size === 0) return;
-  const ds = new Array<number>(rank);
+  const ds = zeroed(MAX_STRIDES, rank);
   let acc = 1;
   for (let i = rank - 1; i >= 0; i--) {
     ds[i] = kept[i] === 1 ? 0 : acc;
     acc *= kept[i]!;
   }
-  const idx = new Array<number>(rank).fill(0);
+  const idx = zeroed(MAX_IDX, rank);
   let d = 0;
   const src = x.data;
   for (let s = 0; s < src.length; s++) {

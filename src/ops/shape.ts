@@ -1,40 +1,45 @@
 // Shape primitives: reshape, broadcastTo, permute, slice, concat, gather, indexSelect. Forward moves
 // data; backward moves the gradient back to where each value came from.
 import { ShapeError, ValueError, fmtShape } from '../errors.js';
-import { defineOp, record } from '../autograd/engine.js';
+import { defineOp, grads, record, recordOp } from '../autograd/engine.js';
 import { expandInto } from '../kernels/broadcast.js';
 import { broadcastsTo, contiguousStrides, normAxis, numel, sameShape } from '../tensor/shape.js';
-import { Tensor, empty, zeros } from '../tensor/tensor.js';
-import { checkTensor, sameDType } from './util.js';
+import { type Storage, Tensor, empty, makeTensor, stableShape } from '../tensor/tensor.js';
+import { checkTensor, dtypesDiffer } from './util.js';
 
-const RESHAPE = defineOp({ name: 'reshape', inputs: ['x'], backward: (gy, { inputs: [x] }) => [reshape(gy, x!.shape)] });
+const RESHAPE = defineOp({ name: 'reshape', inputs: ['x'], backward: (gy, { inputs }) => grads(reshape(gy, inputs[0]!.shape)) });
+const target: number[] = []; // reshape's scratch
 /** Same values, new shape (one axis may be -1 and is inferred). Shares storage: no copy. */
 export function reshape(x: Tensor, shape: readonly number[]): Tensor {
   checkTensor('reshape', 'x', x);
-  const s = shape.slice();
-  const infer = s.indexOf(-1);
-  if (s.some((d, i) => !(Number.isInteger(d) && (d >= 0 || (d === -1 && i === infer)))) || s.lastIndexOf(-1) !== infer) {
-    throw new ShapeError(`reshape: shape ${fmtShape(shape)} must hold non-negative integers and at most one -1`);
+  let infer = -1;
+  let known = 1;
+  for (let i = 0; i < shape.length; i++) {
+    const d = shape[i]!;
+    if (d === -1 && infer < 0) infer = i;
+    else if (Number.isInteger(d) && d >= 0) known *= d;
+    else throw new ShapeError(`reshape: shape ${fmtShape(shape)} must hold non-negative integers and at most one -1`);
+    target[i] = d;
   }
   if (infer >= 0) {
-    const known = numel(s.filter((_, i) => i !== infer));
     if (known === 0 || x.size % known !== 0) throw new ShapeError(`reshape: cannot infer the -1 in ${fmtShape(shape)} for ${x.size} elements of ${fmtShape(x.shape)}`);
-    s[infer] = x.size / known;
+    target[infer] = x.size / known;
+  } else if (known !== x.size) {
+    throw new ShapeError(`reshape: shape ${fmtShape(shape)} holds ${known} elements, input ${fmtShape(x.shape)} has ${x.size}`);
   }
-  if (numel(s) !== x.size) throw new ShapeError(`reshape: shape ${fmtShape(shape)} holds ${numel(s)} elements, input ${fmtShape(x.shape)} has ${x.size}`);
-  return record(RESHAPE, new Tensor(x.data, s), [x], undefined);
+  return recordOp(RESHAPE, makeTensor(x.data, stableShape(target, shape.length)), undefined, x);
 }
 
-/** Backward is [gy]: the engine sums the broadcast gradient back to x's shape. */
-const BROADCAST_TO = defineOp({ name: 'broadcastTo', inputs: ['x'], backward: (gy) => [gy] });
+/** Backward is gy itself: the engine sums the broadcast gradient back to x's shape. */
+const BROADCAST_TO = defineOp({ name: 'broadcastTo', inputs: ['x'], backward: (gy) => grads(gy) });
 /** x repeated along size-1 (or missing leading) axes to `shape`, materialised. */
 export function broadcastTo(x: Tensor, shape: readonly number[]): Tensor {
   checkTensor('broadcastTo', 'x', x);
   if (!broadcastsTo(x.shape, shape)) throw new ShapeError(`broadcastTo: shape ${fmtShape(x.shape)} cannot be broadcast to ${fmtShape(shape)}`);
   if (sameShape(x.shape, shape)) return x;
-  const out = empty(shape.slice(), x.dtype);
-  expandInto(x.data, x.shape, out.data, shape);
-  return record(BROADCAST_TO, out, [x], undefined);
+  const out = empty(stableShape(shape), x.dtype);
+  expandInto(x.data, x.shape, out.data, out.shape);
+  return recordOp(BROADCAST_TO, out, undefined, x);
 }
 
 const PERMUTE = defineOp<number[]>({
@@ -43,7 +48,7 @@ const PERMUTE = defineOp<number[]>({
   backward: (gy, { attrs: dims }) => {
     const inv = new Array<number>(dims.length);
     dims.forEach((d, i) => (inv[d] = i));
-    return [permute(gy, inv)];
+    return grads(permute(gy, inv));
   },
 });
 /** Axes reordered: output axis i is input axis dims[i]. Copies into contiguous storage. */
@@ -77,7 +82,7 @@ export function permute(x: Tensor, dims: readonly number[]): Tensor {
       }
     }
   } else if (n > 0) out.data[0] = x.data[0]!;
-  return record(PERMUTE, out, [x], d);
+  return recordOp(PERMUTE, out, d, x);
 }
 
 /** Swaps two axes (default: the last two, a matrix transpose). */
@@ -97,10 +102,11 @@ interface SliceAttrs {
 const SLICE = defineOp<SliceAttrs>({
   name: 'slice',
   inputs: ['x'],
-  backward: (gy, { inputs: [x], attrs: { axis, start } }) => {
-    const g = zeros(x!.shape, { dtype: x!.dtype });
-    copyBlock(gy, g, axis, start);
-    return [g];
+  backward: (gy, { inputs, attrs }) => {
+    const g = empty(inputs[0]!.shape, gy.dtype);
+    g.data.fill(0);
+    copyBlock(gy, g, attrs.axis, attrs.start);
+    return grads(g);
   },
 });
 /** Elements start..end-1 along `axis` (negative indices count from the end, like Python). */
@@ -116,11 +122,11 @@ export function slice(x: Tensor, axis: number, start: number, end?: number): Ten
   shape[ax] = e - s;
   const out = empty(shape, x.dtype);
   // Copy rows of the block: outer × (e-s)·inner contiguous runs.
-  const inner = numel(x.shape.slice(ax + 1));
-  const outer = numel(x.shape.slice(0, ax));
+  const inner = numel(x.shape, ax + 1);
+  const outer = numel(x.shape, 0, ax);
   const run = (e - s) * inner;
   for (let o = 0; o < outer; o++) out.data.set(x.data.subarray(o * len * inner + s * inner, o * len * inner + s * inner + run), o * run);
-  return record(SLICE, out, [x], { axis: ax, start: s });
+  return recordOp(SLICE, out, { axis: ax, start: s }, x);
 }
 
 /**
@@ -134,8 +140,8 @@ function axisOf(op: string, axis: number, rank: number): number {
 
 /** Writes `src` into `dst` at offset `start` along `axis` (all other axes equal). */
 function copyBlock(src: Tensor, dst: Tensor, axis: number, start: number): void {
-  const inner = numel(dst.shape.slice(axis + 1));
-  const outer = numel(dst.shape.slice(0, axis));
+  const inner = numel(dst.shape, axis + 1);
+  const outer = numel(dst.shape, 0, axis);
   const run = src.shape[axis]! * inner;
   const dlen = dst.shape[axis]! * inner;
   for (let o = 0; o < outer; o++) dst.data.set(src.data.subarray(o * run, o * run + run), o * dlen + start * inner);
@@ -158,8 +164,8 @@ const CONCAT = defineOp<number>({
 export function concat(tensors: readonly Tensor[], axis = 0): Tensor {
   if (!Array.isArray(tensors as unknown) || tensors.length === 0) throw new ValueError('concat: needs a non-empty array of tensors');
   tensors.forEach((t, i) => checkTensor('concat', `tensors[${i}]`, t));
-  sameDType('concat', ...tensors);
   const first = tensors[0]!;
+  if (tensors.some((t) => t.dtype !== first.dtype)) throw dtypesDiffer('concat', tensors);
   const ax = axisOf('concat', axis, first.ndim);
   tensors.forEach((t, i) => {
     if (t.ndim !== first.ndim || t.shape.some((d, k) => k !== ax && d !== first.shape[k])) {
@@ -190,15 +196,20 @@ function checkIndices(op: string, index: Indices, bound: number): void {
   }
 }
 
-/** Walks (outer, position along axis, inner) and hands each pair of flat offsets to `f`. */
-function forGathered(xShape: readonly number[], axis: number, index: Indices, k: number, perOuter: boolean, f: (outOff: number, xOff: number, inner: number) => void): void {
-  const inner = numel(xShape.slice(axis + 1));
-  const outer = numel(xShape.slice(0, axis));
+/**
+ * Copies the gathered rows between x (shape `xShape`) and out ([outer, k, inner] with `axis` cut to k):
+ * out ← x forward; x += out when `scatter` (backward: a repeated index receives the sum of its gradients).
+ */
+function gatherRows(x: Storage, xShape: readonly number[], out: Storage, axis: number, index: Indices, k: number, perOuter: boolean, scatter: boolean): void {
+  const inner = numel(xShape, axis + 1);
+  const outer = numel(xShape, 0, axis);
   const len = xShape[axis]!;
   for (let o = 0; o < outer; o++) {
     for (let j = 0; j < k; j++) {
-      const src = index[perOuter ? o * k + j : j]!;
-      f((o * k + j) * inner, (o * len + src) * inner, inner);
+      const oo = (o * k + j) * inner;
+      const xo = (o * len + index[perOuter ? o * k + j : j]!) * inner;
+      if (scatter) for (let i = 0; i < inner; i++) x[xo + i]! += out[oo + i]!;
+      else for (let i = 0; i < inner; i++) out[oo + i] = x[xo + i]!;
     }
   }
 }
@@ -206,23 +217,22 @@ function forGathered(xShape: readonly number[], axis: number, index: Indices, k:
 const GATHER = defineOp<GatherAttrs & { perOuter: boolean }>({
   name: 'gather',
   inputs: ['x'],
-  // Scatter-add: an index that repeats receives the sum of its gradients.
-  backward: (gy, { inputs: [x], attrs: { axis, index, perOuter } }) => {
-    const g = zeros(x!.shape, { dtype: x!.dtype });
-    const k = gy.shape[axis]!;
-    forGathered(x!.shape, axis, index, k, perOuter, (oo, xo, inner) => {
-      for (let i = 0; i < inner; i++) g.data[xo + i]! += gy.data[oo + i]!;
-    });
-    return [g];
+  backward: (gy, { inputs, attrs: { axis, index, perOuter } }) => {
+    const x = inputs[0]!;
+    const g = empty(x.shape, x.dtype);
+    g.data.fill(0);
+    gatherRows(g.data, x.shape, gy.data, axis, index, gy.shape[axis]!, perOuter, true);
+    return grads(g);
   },
 });
 // Same backward under its own name, so the engine's messages say 'indexSelect' (one name everywhere).
 const INDEX_SELECT = defineOp<GatherAttrs & { perOuter: boolean }>({ ...GATHER, name: 'indexSelect' });
 
+const gathered: number[] = []; // gatherImpl's scratch
 function gatherImpl(op: 'gather' | 'indexSelect', x: Tensor, axis: number, index: Indices, perOuter: boolean): Tensor {
   checkTensor(op, 'x', x);
   const ax = axisOf(op, axis, x.ndim);
-  const outer = numel(x.shape.slice(0, ax));
+  const outer = numel(x.shape, 0, ax);
   if (!(index instanceof Int32Array) && !Array.isArray(index)) throw new ValueError(`${op}: index must be an Int32Array or an array of integers`);
   checkIndices(op, index, x.shape[ax]!);
   let k = index.length;
@@ -231,16 +241,13 @@ function gatherImpl(op: 'gather' | 'indexSelect', x: Tensor, axis: number, index
       throw new ShapeError(`gather: ${index.length} indices do not divide among the ${outer} positions before axis ${ax} of ${fmtShape(x.shape)}`);
     }
     // torch.gather with an index whose other axes equal x's: this layout has the inner axes of size 1.
-    if (numel(x.shape.slice(ax + 1)) !== 1) throw new ShapeError(`gather: axis ${ax} must be the last non-trivial axis of ${fmtShape(x.shape)}`);
+    if (numel(x.shape, ax + 1) !== 1) throw new ShapeError(`gather: axis ${ax} must be the last non-trivial axis of ${fmtShape(x.shape)}`);
     k = outer === 0 ? 0 : index.length / outer;
   }
-  const shape = x.shape.slice();
-  shape[ax] = k;
-  const out = empty(shape, x.dtype);
-  forGathered(x.shape, ax, index, k, perOuter, (oo, xo, inner) => {
-    for (let i = 0; i < inner; i++) out.data[oo + i] = x.data[xo + i]!;
-  });
-  return record(op === 'gather' ? GATHER : INDEX_SELECT, out, [x], { axis: ax, index, perOuter });
+  for (let i = 0; i < x.ndim; i++) gathered[i] = i === ax ? k : x.shape[i]!;
+  const out = empty(stableShape(gathered, x.ndim), x.dtype);
+  gatherRows(x.data, x.shape, out.data, ax, index, k, perOuter, false);
+  return recordOp(op === 'gather' ? GATHER : INDEX_SELECT, out, { axis: ax, index, perOuter }, x);
 }
 
 /**

@@ -2,7 +2,7 @@
 import { DTypeError, ValueError } from '../errors.js';
 import type { MapKernel, ZipKernel } from '../kernels/broadcast.js';
 import { broadcastShapes } from '../tensor/shape.js';
-import { type DType, Tensor, empty, scalar } from '../tensor/tensor.js';
+import { type DType, Tensor, empty, makeTensor, scalar } from '../tensor/tensor.js';
 
 export type TensorLike = Tensor | number;
 
@@ -11,29 +11,33 @@ export function checkTensor(op: string, name: string, x: unknown): Tensor {
   return x;
 }
 
-/** Two operands as tensors of one dtype; a plain number takes the other operand's dtype. */
-export function operands(op: string, a: TensorLike, b: TensorLike): [Tensor, Tensor] {
-  if (typeof a === 'number' && typeof b === 'number') {
-    throw new ValueError(`${op}: at least one operand must be a Tensor (got two numbers)`);
-  }
-  const dtype: DType = typeof a === 'number' ? (b as Tensor).dtype : a.dtype;
-  const ta = typeof a === 'number' ? scalarOperand(op, 'a', a, dtype) : checkTensor(op, 'a', a);
-  const tb = typeof b === 'number' ? scalarOperand(op, 'b', b, dtype) : checkTensor(op, 'b', b);
-  sameDType(op, ta, tb);
-  return [ta, tb];
+/**
+ * Operand `v` of a binary op as a tensor: a plain number becomes a scalar of the other operand's dtype.
+ * Call it for each operand, then `sameDType` on the pair.
+ */
+export function operand(op: string, name: string, v: TensorLike, other: TensorLike): Tensor {
+  if (typeof v !== 'number') return checkTensor(op, name, v);
+  if (typeof other === 'number') throw new ValueError(`${op}: at least one operand must be a Tensor (got two numbers)`);
+  return scalar(v, other.dtype);
 }
 
-function scalarOperand(op: string, name: string, v: number, dtype: DType): Tensor {
-  if (typeof v !== 'number') throw new ValueError(`${op}: input '${name}' must be a Tensor or a number (got ${typeof v})`);
-  return scalar(v, dtype);
-}
-
-export function sameDType(op: string, ...xs: Tensor[]): DType {
-  const d = xs[0]!.dtype;
-  for (const x of xs) {
-    if (x.dtype !== d) throw new DTypeError(`${op}: dtypes differ (${xs.map((t) => t.dtype).join(' and ')}); convert with .clone('${d}')`);
-  }
+/** The common dtype of two or three tensors (three for an optional bias). */
+export function sameDType(op: string, a: Tensor, b: Tensor, c?: Tensor): DType {
+  const d = a.dtype;
+  if (b.dtype !== d || (c !== undefined && c.dtype !== d)) throw dtypesDiffer(op, c === undefined ? [a, b] : [a, b, c]);
   return d;
+}
+
+export function dtypesDiffer(op: string, xs: readonly Tensor[]): DTypeError {
+  return new DTypeError(`${op}: dtypes differ (${xs.map((t) => t.dtype).join(' and ')}); convert with .clone('${xs[0]!.dtype}')`);
+}
+
+/**
+ * x's values cut from the graph, like `x.detach()`, but made like an op's result (recycled inside an arena
+ * step), for composites that treat part of their computation as a constant.
+ */
+export function detached(x: Tensor): Tensor {
+  return makeTensor(x.data, x.shape);
 }
 
 /** A generated kernel applied pairwise with broadcasting, unrecorded: the building block of forwards and backwards. */

@@ -199,10 +199,12 @@ export abstract class Optimizer<H extends { lr: number } = { lr: number }, S ext
 
   /** Zeros every existing gradient in place (keeps the storage); `setToNone` drops them instead. */
   zeroGrad(setToNone = false): void {
-    for (const group of this.paramGroups) {
-      for (const p of group.params) {
-        if (setToNone) p.grad = null;
-        else p.grad?.data.fill(0);
+    // Indexed loops: a for-of in code called once per step stays unoptimised and allocates its iterators.
+    for (let g = 0; g < this.paramGroups.length; g++) {
+      const ps = this.paramGroups[g]!.params;
+      for (let i = 0; i < ps.length; i++) {
+        if (setToNone) ps[i]!.grad = null;
+        else ps[i]!.grad?.data.fill(0);
       }
     }
   }

@@ -1,7 +1,9 @@
-// Per-step arena: a bump allocator over one SharedArrayBuffer that hands out tensor storage and is reset
-// at the start of the next step, so steady-state training allocates no new tensor memory.
+// Per-step arena: a bump allocator over one SharedArrayBuffer that hands out tensor storage, plus pools of
+// the small objects a step makes (Tensor, graph Node, shape arrays); all are reset at the start of the next
+// step, so steady-state training allocates nothing on the JS heap.
+import type { Node } from '../autograd/engine.js';
 import { StreamgradError } from '../errors.js';
-import type { DType, Storage } from './tensor.js';
+import type { DType, Storage, Tensor } from './tensor.js';
 
 const ALIGN = 64; // a cache line: kernels reading two neighbouring tensors never share a line
 
@@ -26,6 +28,30 @@ export function withArena<T>(arena: Arena | null, fn: () => T): T {
   }
 }
 
+/**
+ * Objects by creation order. A training step creates the same objects in the same order every time, so
+ * the k-th request of step n+1 gets back the k-th object of step n, for the caller to re-initialise.
+ */
+export class Recycler<T> {
+  private items: T[] = [];
+  private n = 0;
+
+  /** Last step's object at this position, or undefined (then make one and `keep` it). */
+  next(): T | undefined {
+    return this.items[this.n++];
+  }
+
+  /** Records `item` as the object at the position `next` just handed out. */
+  keep<U extends T>(item: U): U {
+    this.items[this.n - 1] = item;
+    return item;
+  }
+
+  rewind(): void {
+    this.n = 0;
+  }
+}
+
 export class Arena {
   private buffer: SharedArrayBuffer;
   private top = 0;
@@ -39,6 +65,15 @@ export class Arena {
    */
   private views: Storage[] = [];
   private seq = 0;
+  /**
+   * Tensor and Node objects made inside a step, recycled by the next one: a tensor made inside
+   * `arena.step` is valid until the next reset, the same contract as its storage. Tensors made with
+   * `new Tensor` (parameters, `.grad`, `detach()`, `clone()`) never enter these pools.
+   */
+  readonly tensors = new Recycler<Tensor>();
+  readonly nodes = new Recycler<Node>();
+  /** Shape arrays computed by ops (see `stableShape` in tensor.ts); never mutated once handed out. */
+  readonly shapes = new Recycler<readonly number[]>();
   private resets = 0;
   private grows = 0;
 
@@ -87,6 +122,9 @@ export class Arena {
     this.demand = 0;
     this.spilled = false;
     this.seq = 0;
+    this.tensors.rewind();
+    this.nodes.rewind();
+    this.shapes.rewind();
     this.resets++;
   }
 

@@ -3,9 +3,10 @@ import { ShapeError, ValueError, fmtShape } from '../errors.js';
 
 export type Shape = readonly number[];
 
-export function numel(shape: Shape): number {
+/** Number of elements of `shape`, or of its axes from..to-1 (the product of sizes, no slice made). */
+export function numel(shape: Shape, from = 0, to = shape.length): number {
   let n = 1;
-  for (let i = 0; i < shape.length; i++) n *= shape[i]!;
+  for (let i = from; i < to; i++) n *= shape[i]!;
   return n;
 }
 
@@ -33,8 +34,13 @@ export function checkShape(where: string, shape: unknown): number[] {
   return shape.slice();
 }
 
-/** NumPy/PyTorch broadcasting: align on the right; sizes must match or be 1. */
-export function broadcastShapes(op: string, a: Shape, b: Shape): number[] {
+/**
+ * NumPy/PyTorch broadcasting: align on the right; sizes must match or be 1. The usual cases (equal shapes,
+ * a scalar, a bias) broadcast to one of the operands, which is returned itself: no array is made.
+ */
+export function broadcastShapes(op: string, a: Shape, b: Shape): Shape {
+  if (broadcastsTo(b, a)) return a;
+  if (broadcastsTo(a, b)) return b;
   const n = Math.max(a.length, b.length);
   const out = new Array<number>(n);
   for (let i = 0; i < n; i++) {
@@ -63,11 +69,28 @@ export function broadcastsTo(from: Shape, to: Shape): boolean {
  * broadcast axes get stride 0, so one index walk serves every operand.
  */
 export function broadcastStrides(from: Shape, to: Shape): number[] {
-  const src = contiguousStrides(from);
+  return broadcastStridesInto(from, to, new Array<number>(to.length));
+}
+
+/** broadcastStrides written into `out[0..to.length)`, a reusable scratch array (kernels keep one each). */
+export function broadcastStridesInto(from: Shape, to: Shape, out: number[]): number[] {
+  zeroed(out, to.length);
   const off = to.length - from.length;
-  const s = new Array<number>(to.length).fill(0);
-  for (let i = 0; i < from.length; i++) s[i + off] = from[i] === 1 ? 0 : src[i]!;
-  return s;
+  let acc = 1;
+  for (let i = from.length - 1; i >= 0; i--) {
+    out[i + off] = from[i] === 1 ? 0 : acc;
+    acc *= from[i]!;
+  }
+  return out;
+}
+
+/**
+ * `buf` with its first n entries set to 0: a reusable odometer or stride array. Scratch arrays only grow
+ * (never `length = 0`, which drops V8's backing store), so reusing one allocates nothing.
+ */
+export function zeroed(buf: number[], n: number): number[] {
+  for (let i = 0; i < n; i++) buf[i] = 0;
+  return buf;
 }
 
 /** Resolves a possibly negative axis against a rank, with a message naming the op. */

@@ -26,12 +26,56 @@ export function allocStorage(dtype: DType, n: number, zero: boolean, persistent 
   return dtype === 'f32' ? new Float32Array(new SharedArrayBuffer(n * 4)) : new Float64Array(new SharedArrayBuffer(n * 8));
 }
 
+/**
+ * The Tensor for an op's result over `data`, with `shape` kept by reference (pass an array nobody will
+ * mutate: another tensor's shape or a `stableShape`). Inside an arena step the Tensor object itself is
+ * recycled: the k-th tensor made in step n+1 is the k-th Tensor object of step n, re-initialised, so a
+ * tensor made inside `arena.step` is valid until the next reset, like its storage.
+ */
+export function makeTensor(data: Storage, shape: Shape, requiresGrad = false): Tensor {
+  const arena = activeArena();
+  if (arena === null) return new Tensor(data, shape, requiresGrad);
+  const t = arena.tensors.next() as Writable<Tensor> | undefined;
+  if (t === undefined) return arena.tensors.keep(new Tensor(data, shape, requiresGrad));
+  t.data = data;
+  t.shape = shape;
+  t.size = data.length;
+  t.requiresGrad = requiresGrad;
+  t.node = null;
+  t.grad = null;
+  return t;
+}
+
+/**
+ * An immutable copy of `scratch[0..n)`, for shapes ops compute in a reusable scratch array. Inside an arena
+ * step it is the array handed out at this position in the previous step when equal, so steady-state steps
+ * copy nothing; otherwise a fresh copy.
+ */
+export function stableShape(scratch: readonly number[], n = scratch.length): readonly number[] {
+  const arena = activeArena();
+  const prev = arena?.shapes.next();
+  if (prev !== undefined && prev.length === n) {
+    let same = true;
+    for (let i = 0; i < n && same; i++) same = prev[i] === scratch[i];
+    if (same) return prev;
+  }
+  const copy = scratch.slice(0, n);
+  return arena === null ? copy : arena.shapes.keep(copy);
+}
+
+type Writable<T> = { -readonly [K in keyof T]: T[K] };
+
 let backwardHook: ((t: Tensor, seed?: Tensor) => void) | null = null;
 /** The engine registers its reverse walk here, so Tensor needs no runtime import of it. */
 export function registerBackward(fn: (t: Tensor, seed?: Tensor) => void): void {
   backwardHook = fn;
 }
 
+/**
+ * Fields are read-only to users. A tensor made inside `arena.step` (an op's result, `tensor`, `zeros`...)
+ * is valid until the arena's next reset: its storage and then the object itself are reused by the next
+ * step (see `makeTensor`). `new Tensor`, `detach()` and `clone()` make objects that are never reused.
+ */
 export class Tensor {
   readonly shape: readonly number[];
   readonly size: number;
@@ -153,7 +197,7 @@ export function tensor(values: NestedArray | ArrayLike<number>, opts: TensorOpti
   }
   const data = allocStorage(dtype, flat.length, false);
   data.set(flat);
-  return new Tensor(data, shape, opts.requiresGrad ?? false);
+  return makeTensor(data, shape, opts.requiresGrad ?? false);
 }
 
 export function full(shape: Shape, value: number, opts: TensorOptions = {}): Tensor {
@@ -161,7 +205,7 @@ export function full(shape: Shape, value: number, opts: TensorOptions = {}): Ten
   const dtype = checkDType('full', opts.dtype ?? 'f32');
   const data = allocStorage(dtype, numel(s), value === 0);
   if (value !== 0) data.fill(value);
-  return new Tensor(data, s, opts.requiresGrad ?? false);
+  return makeTensor(data, s, opts.requiresGrad ?? false);
 }
 
 export function zeros(shape: Shape, opts: TensorOptions = {}): Tensor {
@@ -172,14 +216,16 @@ export function ones(shape: Shape, opts: TensorOptions = {}): Tensor {
   return full(shape, 1, opts);
 }
 
-/** Uninitialised storage for an op's output (arena memory is not cleared). */
+/** Uninitialised storage for an op's output (arena memory is not cleared); `shape` is kept by reference. */
 export function empty(shape: Shape, dtype: DType): Tensor {
-  return new Tensor(allocStorage(dtype, numel(shape), false), shape);
+  return makeTensor(allocStorage(dtype, numel(shape), false), shape);
 }
+
+const SCALAR_SHAPE: Shape = Object.freeze([]);
 
 /** A scalar (0-d) tensor. */
 export function scalar(value: number, dtype: DType = 'f32'): Tensor {
   const data = allocStorage(dtype, 1, false);
   data[0] = value;
-  return new Tensor(data, []);
+  return makeTensor(data, SCALAR_SHAPE);
 }

@@ -16,7 +16,7 @@ describe('streamgrad CLI', () => {
     const r = run('example', 'nope');
     expect(r.status).toBe(2);
     expect(r.stderr.trim().split('\n')).toHaveLength(1);
-    expect(r.stderr).toContain('unknown example "nope" (choose seed, iris, mnist)');
+    expect(r.stderr).toContain('unknown example "nope" (choose seed, iris, mnist, cnn, adding)');
   });
 
   it('an unknown command exits with 2', () => {
