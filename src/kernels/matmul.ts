@@ -7,29 +7,29 @@ export type FloatArray = Float32Array | Float64Array;
  * - op(A) and op(B) are copied ("packed") into contiguous panels in exactly the order the micro-kernel
  *   reads them, so A·B, Aᵀ·B and A·Bᵀ differ only in the O(n²) packing loops and run the O(n³) part
  *   identically.
- * - The micro-kernel keeps a 4×8 tile of C in 32 locals. V8 has ~15 usable XMM registers, so some of
- *   them spill, but spills hit L1 and each (a, b) load still feeds 4 or 8 multiply-adds; measured on
- *   this class of machine 4×8 beat 4×4, 3×8, 6×4, 8×4 and k-unrolled variants.
+ * - The micro-kernel keeps a 6×8 tile of C in 48 locals. V8 has ~15 usable XMM registers, so most of
+ *   them spill, but spills hit L1 and each loaded a or b value feeds 8 or 6 multiply-adds; measured on
+ *   this machine 6×8 ran 5-10% faster than 4×8 and 15-25% faster than 4×4, 3×4 or 2×6 (the tiles
+ *   that fit the register file); unrolling k, pairwise or not, did not help.
  * - Panels are packed into Float64Array scratch for BOTH dtypes. Widening f32→f64 is exact, and JS
  *   multiplies and adds in f64 anyway, so products are bit-identical to reading a Float32Array; but
- *   plain f64 loads skip a convert per load (~20% faster measured) and keep the micro-kernel
- *   monomorphic. f32 results are therefore accumulated in f64 and rounded once per K block.
- * - Blocking: a KC×8 B micro-panel (16 KiB) stays in L1 while it is swept over MC/4 A micro-panels;
- *   the MC×KC A block (512 KiB) stays in L2.
+ *   plain f64 loads skip a convert per load (~20% faster measured), and the hot loop only ever sees
+ *   Float64Array. f32 results are accumulated in f64 and rounded once per K block.
+ * - Blocking: a KC×8 B micro-panel (16 KiB) stays in L1 while it is swept over the MC/6 A micro-panels
+ *   of an MC×KC A block (384 KiB), which stays in L2.
  */
-const MR = 4;
+const MR = 6;
 const NR = 8;
 const KC = 256;
-const MC = 256;
+const MC = 192;
 const NC = 2048;
-/** Below this many multiply-adds, packing costs more than it saves. */
-const SMALL_WORK = 24 * 24 * 24;
+/** Below this many multiply-adds packing costs more than it saves (measured crossover ~12³-16³). */
+const SMALL_WORK = 12 * 12 * 12;
 
 // Module-level scratch, grown on demand and never shrunk, so steady-state calls allocate nothing.
 let packA = new Float64Array(0);
 let packB = new Float64Array(0);
-let tile = new Float64Array(MR * NR);
-let rowAcc = new Float64Array(0);
+const tile = new Float64Array(MR * NR);
 
 /**
  * Row-major GEMM: C[M×N] (+)= op(A)·op(B), op(A) is M×K, op(B) is K×N.
@@ -43,8 +43,9 @@ export function gemm(transA: boolean, transB: boolean, M: number, N: number, K: 
     if (!accumulate) C.fill(0, cOff, cOff + M * N);
     return;
   }
-  // Thin shapes (matrix·vector, a batch of 1-3 rows) would leave most of a 4×8 tile idle.
-  if (M * N * K <= SMALL_WORK || M < MR || N < NR) {
+  // Thin shapes (matrix·vector, a batch of 1-3 rows, 1-4 outputs) would leave most of a 6×8 tile
+  // idle; measured, the packed path wins from M = 4 and N = 5 on, and for any K.
+  if (M * N * K <= SMALL_WORK || M <= 3 || N <= 4) {
     gemmDirect(transA, transB, M, N, K, A, aOff, B, bOff, C, cOff, accumulate);
   } else {
     gemmPacked(transA, transB, M, N, K, A, aOff, B, bOff, C, cOff, accumulate);
@@ -67,37 +68,42 @@ export function gemmReference(transA: boolean, transB: boolean, M: number, N: nu
   }
 }
 
-/** Unpacked loops for small or thin problems; accumulates in f64 and touches C once per element. */
+/**
+ * Unpacked loops for small or thin problems: each row of C is built 4 columns at a time from strided
+ * reads of A and B, summed in f64 locals, and C is touched once per element.
+ */
 function gemmDirect(transA: boolean, transB: boolean, M: number, N: number, K: number,
   A: FloatArray, aOff: number, B: FloatArray, bOff: number, C: FloatArray, cOff: number, accumulate: boolean): void {
+  // op(A)[i,p] = A[aOff + i*aI + p*aP], op(B)[p,j] = B[bOff + p*bP + j*bJ]
   const aI = transA ? 1 : K, aP = transA ? M : 1;
-  if (!transB) {
-    // C row i = Σ_p op(A)[i,p]·(row p of B): the inner loop streams B and the accumulator row.
-    if (rowAcc.length < N) rowAcc = new Float64Array(N);
-    const acc = rowAcc;
-    for (let i = 0; i < M; i++) {
-      acc.fill(0, 0, N);
-      let a = aOff + i * aI;
-      for (let p = 0; p < K; p++, a += aP) {
+  const bP = transB ? 1 : N, bJ = transB ? K : 1;
+  const bJ2 = 2 * bJ, bJ3 = 3 * bJ;
+  for (let i = 0; i < M; i++) {
+    const a0 = aOff + i * aI;
+    let c = cOff + i * N;
+    let j = 0;
+    for (; j + 4 <= N; j += 4, c += 4) {
+      let s0 = 0, s1 = 0, s2 = 0, s3 = 0;
+      for (let p = 0, a = a0, b = bOff + j * bJ; p < K; p++) {
         const av = A[a];
-        let b = bOff + p * N;
-        for (let j = 0; j < N; j++, b++) acc[j] += av * B[b];
+        s0 += av * B[b]; s1 += av * B[b + bJ]; s2 += av * B[b + bJ2]; s3 += av * B[b + bJ3];
+        a += aP;
+        b += bP;
       }
-      const c = cOff + i * N;
-      if (accumulate) for (let j = 0; j < N; j++) C[c + j] += acc[j];
-      else for (let j = 0; j < N; j++) C[c + j] = acc[j];
+      if (accumulate) {
+        C[c] += s0; C[c + 1] += s1; C[c + 2] += s2; C[c + 3] += s3;
+      } else {
+        C[c] = s0; C[c + 1] = s1; C[c + 2] = s2; C[c + 3] = s3;
+      }
     }
-  } else {
-    // op(B) column j is row j of B, contiguous: each C entry is a dot product.
-    for (let i = 0; i < M; i++) {
-      const a0 = aOff + i * aI;
-      for (let j = 0; j < N; j++) {
-        const b0 = bOff + j * K;
-        let s = 0;
-        for (let p = 0, a = a0; p < K; p++, a += aP) s += A[a] * B[b0 + p];
-        const c = cOff + i * N + j;
-        C[c] = accumulate ? C[c] + s : s;
+    for (; j < N; j++, c++) {
+      let s = 0;
+      for (let p = 0, a = a0, b = bOff + j * bJ; p < K; p++) {
+        s += A[a] * B[b];
+        a += aP;
+        b += bP;
       }
+      C[c] = accumulate ? C[c] + s : s;
     }
   }
 }
@@ -130,7 +136,7 @@ function gemmPacked(transA: boolean, transB: boolean, M: number, N: number, K: n
             if (mr === MR && nr === NR) {
               microKernel(kc, pa, ir * kc, pb, ib, C, ci, N, add);
             } else {
-              // Edge tile: the zero-padded panels make the full tile valid; copy out only its live part.
+              // Edge tile: the zero-padded panels make the whole tile valid; store only its live part.
               microKernel(kc, pa, ir * kc, pb, ib, tile, 0, NR, false);
               storeTile(C, ci, N, mr, nr, add);
             }
@@ -168,16 +174,18 @@ function packPanelsA(transA: boolean, A: FloatArray, aOff: number, M: number, K:
       // Stored [K,M]: the MR values of one step are adjacent in memory.
       for (let p = 0, s = aOff + p0 * M + i, o = d; p < kc; p++, s += M, o += MR) {
         if (mr === MR) {
-          dst[o] = A[s]; dst[o + 1] = A[s + 1]; dst[o + 2] = A[s + 2]; dst[o + 3] = A[s + 3];
+          dst[o] = A[s]; dst[o + 1] = A[s + 1]; dst[o + 2] = A[s + 2];
+          dst[o + 3] = A[s + 3]; dst[o + 4] = A[s + 4]; dst[o + 5] = A[s + 5];
         } else {
           for (let r = 0; r < MR; r++) dst[o + r] = r < mr ? A[s + r] : 0;
         }
       }
     } else if (mr === MR) {
       // Stored [M,K]: read MR rows side by side so the writes stay sequential.
-      const s0 = aOff + i * K + p0, s1 = s0 + K, s2 = s1 + K, s3 = s2 + K;
+      const s0 = aOff + i * K + p0, s1 = s0 + K, s2 = s1 + K, s3 = s2 + K, s4 = s3 + K, s5 = s4 + K;
       for (let p = 0, o = d; p < kc; p++, o += MR) {
-        dst[o] = A[s0 + p]; dst[o + 1] = A[s1 + p]; dst[o + 2] = A[s2 + p]; dst[o + 3] = A[s3 + p];
+        dst[o] = A[s0 + p]; dst[o + 1] = A[s1 + p]; dst[o + 2] = A[s2 + p];
+        dst[o + 3] = A[s3 + p]; dst[o + 4] = A[s4 + p]; dst[o + 5] = A[s5 + p];
       }
     } else {
       for (let r = 0; r < MR; r++) {
@@ -226,8 +234,11 @@ function packPanelsB(transB: boolean, B: FloatArray, bOff: number, N: number, K:
 }
 
 /**
- * C[ci.., 4×8 tile, row stride ldc] (+)= Σ_p pa[ia + 4p + r] · pb[ib + 8p + c].
- * Hand-unrolled: the 32 partial sums must be named locals for V8 to keep them out of memory.
+ * C[ci + r·ldc + c] (+)= Σ_p pa[ia + 6p + r] · pb[ib + 8p + c] for the 6×8 tile, r < 6, c < 8.
+ * Hand-unrolled: as named locals the 48 partial sums live in registers or unchecked stack slots; an
+ * accumulator array would cost a bounds-checked load and store per multiply-add. Trap, measured on
+ * Node 20: advancing ia/ib in the for header instead of the body makes the whole gemm ~15% slower.
+ * Full tiles are stored straight into C, which saves copying them out of a scratch tile.
  */
 function microKernel(kc: number, pa: Float64Array, ia: number, pb: Float64Array, ib: number,
   C: FloatArray, ci: number, ldc: number, add: boolean): void {
@@ -235,25 +246,23 @@ function microKernel(kc: number, pa: Float64Array, ia: number, pb: Float64Array,
   let c10 = 0, c11 = 0, c12 = 0, c13 = 0, c14 = 0, c15 = 0, c16 = 0, c17 = 0;
   let c20 = 0, c21 = 0, c22 = 0, c23 = 0, c24 = 0, c25 = 0, c26 = 0, c27 = 0;
   let c30 = 0, c31 = 0, c32 = 0, c33 = 0, c34 = 0, c35 = 0, c36 = 0, c37 = 0;
+  let c40 = 0, c41 = 0, c42 = 0, c43 = 0, c44 = 0, c45 = 0, c46 = 0, c47 = 0;
+  let c50 = 0, c51 = 0, c52 = 0, c53 = 0, c54 = 0, c55 = 0, c56 = 0, c57 = 0;
   for (let p = 0; p < kc; p++) {
-    const a0 = pa[ia], a1 = pa[ia + 1], a2 = pa[ia + 2], a3 = pa[ia + 3];
-    const b0 = pb[ib];
-    c00 += a0 * b0; c10 += a1 * b0; c20 += a2 * b0; c30 += a3 * b0;
-    const b1 = pb[ib + 1];
-    c01 += a0 * b1; c11 += a1 * b1; c21 += a2 * b1; c31 += a3 * b1;
-    const b2 = pb[ib + 2];
-    c02 += a0 * b2; c12 += a1 * b2; c22 += a2 * b2; c32 += a3 * b2;
-    const b3 = pb[ib + 3];
-    c03 += a0 * b3; c13 += a1 * b3; c23 += a2 * b3; c33 += a3 * b3;
-    const b4 = pb[ib + 4];
-    c04 += a0 * b4; c14 += a1 * b4; c24 += a2 * b4; c34 += a3 * b4;
-    const b5 = pb[ib + 5];
-    c05 += a0 * b5; c15 += a1 * b5; c25 += a2 * b5; c35 += a3 * b5;
-    const b6 = pb[ib + 6];
-    c06 += a0 * b6; c16 += a1 * b6; c26 += a2 * b6; c36 += a3 * b6;
-    const b7 = pb[ib + 7];
-    c07 += a0 * b7; c17 += a1 * b7; c27 += a2 * b7; c37 += a3 * b7;
-    ia += 4;
+    const b0 = pb[ib], b1 = pb[ib + 1], b2 = pb[ib + 2], b3 = pb[ib + 3], b4 = pb[ib + 4], b5 = pb[ib + 5], b6 = pb[ib + 6], b7 = pb[ib + 7];
+    const a0 = pa[ia];
+    c00 += a0 * b0; c01 += a0 * b1; c02 += a0 * b2; c03 += a0 * b3; c04 += a0 * b4; c05 += a0 * b5; c06 += a0 * b6; c07 += a0 * b7;
+    const a1 = pa[ia + 1];
+    c10 += a1 * b0; c11 += a1 * b1; c12 += a1 * b2; c13 += a1 * b3; c14 += a1 * b4; c15 += a1 * b5; c16 += a1 * b6; c17 += a1 * b7;
+    const a2 = pa[ia + 2];
+    c20 += a2 * b0; c21 += a2 * b1; c22 += a2 * b2; c23 += a2 * b3; c24 += a2 * b4; c25 += a2 * b5; c26 += a2 * b6; c27 += a2 * b7;
+    const a3 = pa[ia + 3];
+    c30 += a3 * b0; c31 += a3 * b1; c32 += a3 * b2; c33 += a3 * b3; c34 += a3 * b4; c35 += a3 * b5; c36 += a3 * b6; c37 += a3 * b7;
+    const a4 = pa[ia + 4];
+    c40 += a4 * b0; c41 += a4 * b1; c42 += a4 * b2; c43 += a4 * b3; c44 += a4 * b4; c45 += a4 * b5; c46 += a4 * b6; c47 += a4 * b7;
+    const a5 = pa[ia + 5];
+    c50 += a5 * b0; c51 += a5 * b1; c52 += a5 * b2; c53 += a5 * b3; c54 += a5 * b4; c55 += a5 * b5; c56 += a5 * b6; c57 += a5 * b7;
+    ia += 6;
     ib += 8;
   }
   if (add) {
@@ -261,11 +270,14 @@ function microKernel(kc: number, pa: Float64Array, ia: number, pb: Float64Array,
     ci += ldc; C[ci] += c10; C[ci + 1] += c11; C[ci + 2] += c12; C[ci + 3] += c13; C[ci + 4] += c14; C[ci + 5] += c15; C[ci + 6] += c16; C[ci + 7] += c17;
     ci += ldc; C[ci] += c20; C[ci + 1] += c21; C[ci + 2] += c22; C[ci + 3] += c23; C[ci + 4] += c24; C[ci + 5] += c25; C[ci + 6] += c26; C[ci + 7] += c27;
     ci += ldc; C[ci] += c30; C[ci + 1] += c31; C[ci + 2] += c32; C[ci + 3] += c33; C[ci + 4] += c34; C[ci + 5] += c35; C[ci + 6] += c36; C[ci + 7] += c37;
+    ci += ldc; C[ci] += c40; C[ci + 1] += c41; C[ci + 2] += c42; C[ci + 3] += c43; C[ci + 4] += c44; C[ci + 5] += c45; C[ci + 6] += c46; C[ci + 7] += c47;
+    ci += ldc; C[ci] += c50; C[ci + 1] += c51; C[ci + 2] += c52; C[ci + 3] += c53; C[ci + 4] += c54; C[ci + 5] += c55; C[ci + 6] += c56; C[ci + 7] += c57;
   } else {
     C[ci] = c00; C[ci + 1] = c01; C[ci + 2] = c02; C[ci + 3] = c03; C[ci + 4] = c04; C[ci + 5] = c05; C[ci + 6] = c06; C[ci + 7] = c07;
     ci += ldc; C[ci] = c10; C[ci + 1] = c11; C[ci + 2] = c12; C[ci + 3] = c13; C[ci + 4] = c14; C[ci + 5] = c15; C[ci + 6] = c16; C[ci + 7] = c17;
     ci += ldc; C[ci] = c20; C[ci + 1] = c21; C[ci + 2] = c22; C[ci + 3] = c23; C[ci + 4] = c24; C[ci + 5] = c25; C[ci + 6] = c26; C[ci + 7] = c27;
     ci += ldc; C[ci] = c30; C[ci + 1] = c31; C[ci + 2] = c32; C[ci + 3] = c33; C[ci + 4] = c34; C[ci + 5] = c35; C[ci + 6] = c36; C[ci + 7] = c37;
+    ci += ldc; C[ci] = c40; C[ci + 1] = c41; C[ci + 2] = c42; C[ci + 3] = c43; C[ci + 4] = c44; C[ci + 5] = c45; C[ci + 6] = c46; C[ci + 7] = c47;
+    ci += ldc; C[ci] = c50; C[ci + 1] = c51; C[ci + 2] = c52; C[ci + 3] = c53; C[ci + 4] = c54; C[ci + 5] = c55; C[ci + 6] = c56; C[ci + 7] = c57;
   }
 }
-

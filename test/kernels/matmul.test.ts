@@ -1,0 +1,154 @@
+// Property tests: the packed gemm agrees with the triple-loop gemmReference and never writes outside C.
+import { describe, expect, it } from 'vitest';
+import fc from 'fast-check';
+import { gemm, gemmReference, type FloatArray } from '../../src/kernels/matmul.js';
+
+type Ctor = Float32ArrayConstructor | Float64ArrayConstructor;
+
+interface Case {
+  transA: boolean;
+  transB: boolean;
+  M: number;
+  N: number;
+  K: number;
+  f64: boolean;
+  aOff: number;
+  bOff: number;
+  cOff: number;
+  accumulate: boolean;
+  seed: number;
+}
+
+/** Deterministic values in [-1, 1) so a failing case replays from its seed. */
+function fill(arr: FloatArray, seed: number): void {
+  let s = seed >>> 0 || 1;
+  for (let i = 0; i < arr.length; i++) {
+    s ^= s << 13; s >>>= 0;
+    s ^= s >>> 17;
+    s ^= s << 5; s >>>= 0;
+    arr[i] = s / 2 ** 31 - 1;
+  }
+}
+
+/**
+ * Runs both kernels on identical inputs and checks each C entry against the reference with a tolerance
+ * scaled by Σ|a||b| (plus |C| when accumulating), the natural bound for summation-order differences.
+ */
+function check(c: Case): void {
+  const { transA, transB, M, N, K, aOff, bOff, cOff, accumulate } = c;
+  const Arr: Ctor = c.f64 ? Float64Array : Float32Array;
+  const A = new Arr(aOff + M * K + 3);
+  const B = new Arr(bOff + K * N + 3);
+  fill(A, c.seed);
+  fill(B, c.seed * 7 + 1);
+  const C0 = new Arr(cOff + M * N + 3);
+  fill(C0, c.seed * 13 + 5);
+  const fast = C0.slice();
+  const ref = C0.slice();
+  gemm(transA, transB, M, N, K, A, aOff, B, bOff, fast, cOff, accumulate);
+  gemmReference(transA, transB, M, N, K, A, aOff, B, bOff, ref, cOff, accumulate);
+
+  // Σ|a||b| per entry, computed by the reference kernel on |A| and |B| in f64.
+  const scale = new Float64Array(M * N);
+  gemmReference(transA, transB, M, N, K, Float64Array.from(A, Math.abs), aOff,
+    Float64Array.from(B, Math.abs), bOff, scale, 0, false);
+  const rel = c.f64 ? 1e-12 : 1e-5;
+  for (let i = 0; i < M * N; i++) {
+    const k = cOff + i;
+    const bound = rel * (scale[i] + (accumulate ? Math.abs(C0[k]) : 0));
+    const err = Math.abs(fast[k] - ref[k]);
+    if (!(err <= bound)) {
+      throw new Error(`C[${Math.floor(i / N)},${i % N}] = ${fast[k]}, reference ${ref[k]} (|err| ${err} > ${bound})`);
+    }
+  }
+  // Entries outside [cOff, cOff + M·N) are untouched.
+  for (let k = 0; k < cOff; k++) expect(fast[k]).toBe(C0[k]);
+  for (let k = cOff + M * N; k < fast.length; k++) expect(fast[k]).toBe(C0[k]);
+}
+
+// Zero and one, the thin-shape cut-overs (M ≤ 3, N ≤ 4 go direct), the 12³ small-problem cut-over,
+// and sizes on either side of multiples of the 6×8 tile.
+const dim = fc.oneof(
+  fc.integer({ min: 0, max: 70 }),
+  fc.constantFrom(0, 1, 2, 3, 4, 5, 6, 7, 8, 9, 11, 12, 13, 17, 23, 24, 25, 47, 48, 49),
+);
+const caseArb: fc.Arbitrary<Case> = fc.record({
+  transA: fc.boolean(),
+  transB: fc.boolean(),
+  M: dim,
+  N: dim,
+  K: dim,
+  f64: fc.boolean(),
+  aOff: fc.integer({ min: 0, max: 9 }),
+  bOff: fc.integer({ min: 0, max: 9 }),
+  cOff: fc.integer({ min: 0, max: 9 }),
+  accumulate: fc.boolean(),
+  seed: fc.integer({ min: 1, max: 2 ** 30 }),
+});
+
+describe('gemm', () => {
+  it('matches gemmReference for random shapes, orientations, dtypes, offsets and accumulate', () => {
+    fc.assert(fc.property(caseArb, (c) => check(c)), { numRuns: 400 });
+  });
+
+  it('matches gemmReference in every orientation and dtype on shapes that span several cache blocks', () => {
+    // K = 300 and 520 span 2 and 3 K blocks, M = 201 two M blocks, N = 2057 two N blocks.
+    for (const [M, N, K] of [[130, 67, 300], [201, 9, 520], [7, 2057, 5], [8, 130, 7]]) {
+      for (const f64 of [false, true]) {
+        for (const transA of [false, true]) {
+          for (const transB of [false, true]) {
+            for (const accumulate of [false, true]) {
+              check({ transA, transB, M, N, K, f64, aOff: 3, bOff: 5, cOff: 7, accumulate, seed: M * 31 + K });
+            }
+          }
+        }
+      }
+    }
+  });
+
+  it('does not write outside C, even when C is a window inside a larger array', () => {
+    fc.assert(
+      fc.property(caseArb, (c) => {
+        const Arr: Ctor = c.f64 ? Float64Array : Float32Array;
+        const A = new Arr(c.aOff + c.M * c.K);
+        const B = new Arr(c.bOff + c.K * c.N);
+        fill(A, c.seed);
+        fill(B, c.seed + 1);
+        const guard = 16;
+        const C = new Arr(c.cOff + c.M * c.N + guard).fill(-12345);
+        gemm(c.transA, c.transB, c.M, c.N, c.K, A, c.aOff, B, c.bOff, C, c.cOff, c.accumulate);
+        for (let k = 0; k < c.cOff; k++) expect(C[k]).toBe(-12345);
+        for (let k = c.cOff + c.M * c.N; k < C.length; k++) expect(C[k]).toBe(-12345);
+      }),
+      { numRuns: 200 },
+    );
+  });
+
+  it('overwrites C when K is 0 and accumulate is false, and leaves it when accumulate is true', () => {
+    const C = new Float64Array([9, 9, 9, 9, 9, 9]);
+    gemm(false, false, 2, 2, 0, new Float64Array(0), 0, new Float64Array(0), 0, C, 1, false);
+    expect(Array.from(C)).toEqual([9, 0, 0, 0, 0, 9]);
+    C.fill(9);
+    gemm(true, true, 2, 2, 0, new Float64Array(0), 0, new Float64Array(0), 0, C, 1, true);
+    expect(Array.from(C)).toEqual([9, 9, 9, 9, 9, 9]);
+  });
+
+  it('computes a 2×2 product exactly', () => {
+    const C = new Float64Array(4);
+    gemm(false, false, 2, 2, 2, new Float64Array([1, 2, 3, 4]), 0, new Float64Array([5, 6, 7, 8]), 0, C, 0, false);
+    expect(Array.from(C)).toEqual([19, 22, 43, 50]);
+  });
+
+  it('propagates NaN and Infinity like the reference (no skipped zeros)', () => {
+    const n = 40; // large enough for the packed path
+    const A = new Float64Array(n * n);
+    const B = new Float64Array(n * n).fill(1);
+    A[5] = NaN; // row 0
+    B[3 * n + 7] = Infinity; // column 7, A[·,3] = 0 → 0·∞ = NaN down column 7
+    const C = new Float64Array(n * n);
+    gemm(false, false, n, n, n, A, 0, B, 0, C, 0, false);
+    expect(Number.isNaN(C[0])).toBe(true);
+    expect(Number.isNaN(C[n + 7])).toBe(true);
+    expect(C[n + 6]).toBe(0);
+  });
+});
