@@ -4,6 +4,12 @@ import { Command, CommanderError, InvalidArgumentError } from 'commander';
 import { StreamgradError } from '../src/errors.js';
 import { addingExample, cnnExample, irisExample, mnistExample, seedExample } from './examples.js';
 
+// `streamgrad ... | head` closes the pipe early: that is the reader's choice, not an error.
+process.stdout.on('error', (err: NodeJS.ErrnoException) => {
+  if (err.code === 'EPIPE') process.exit(0);
+  throw err;
+});
+
 const EXAMPLES = ['seed', 'iris', 'mnist', 'cnn', 'adding'] as const;
 
 function positiveInt(name: string) {
