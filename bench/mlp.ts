@@ -1,6 +1,7 @@
 // MLP training section: 784-256-128-10, ReLU, softmax cross-entropy, batch 128, plain SGD, on the MNIST
 // digits; streamgrad against tfjs-cpu and tfjs-wasm, one thread each, samples per second.
-import { Arena, Linear, ReLU, SGD, Sequential, Tensor, crossEntropy, loadMnistDigits, manualSeed } from '../src/index.js';
+import { Arena, Linear, ReLU, SGD, Sequential, Tensor, crossEntropy, manualSeed } from '../src/index.js';
+import { type MnistBatch, mnistBatches } from './data.js';
 import { type BenchSection, type Contender, median, timeInterleaved } from './report.js';
 import { type TfBackend, tf, useBackend } from './tfjs.js';
 
@@ -8,23 +9,9 @@ const BATCH = 128;
 const SIZES = [784, 256, 128, 10];
 const LR = 0.01;
 
-type Batch = { x: Float32Array; y: Int32Array };
 
-function batches(count: number): Batch[] {
-  const d = loadMnistDigits('f32');
-  return Array.from({ length: count }, (_, b) => {
-    const x = new Float32Array(BATCH * 784);
-    const y = new Int32Array(BATCH);
-    for (let i = 0; i < BATCH; i++) {
-      const r = ((b * BATCH + i) * 7919) % d.n; // spread over the class-ordered rows
-      x.set(d.x.subarray(r * 784, r * 784 + 784), i * 784);
-      y[i] = d.y[r]!;
-    }
-    return { x, y };
-  });
-}
 
-function streamgrad(data: Batch[]): Contender {
+function streamgrad(data: MnistBatch[]): Contender {
   manualSeed(1);
   const layers = [];
   for (let i = 0; i + 1 < SIZES.length; i++) {
@@ -51,7 +38,7 @@ function streamgrad(data: Batch[]): Contender {
 }
 
 /** tfjs with the same shapes and PyTorch-style init bounds, in its natural x·W layout (W [in, out]). */
-async function tfjs(backend: TfBackend, data: Batch[]): Promise<Contender & { dispose(): void }> {
+async function tfjs(backend: TfBackend, data: MnistBatch[]): Promise<Contender & { dispose(): void }> {
   await useBackend(backend);
   const vars: ReturnType<typeof tf.variable>[] = [];
   for (let i = 0; i + 1 < SIZES.length; i++) {
@@ -87,7 +74,7 @@ async function tfjs(backend: TfBackend, data: Batch[]): Promise<Contender & { di
 }
 
 export async function benchMlp(opts: { quick: boolean }): Promise<BenchSection> {
-  const data = batches(16);
+  const data = mnistBatches(16, BATCH);
   const cpu = await tfjs('tfjs-cpu', data);
   const wasm = await tfjs('tfjs-wasm', data);
   const times = await timeInterleaved([streamgrad(data), cpu, wasm], opts.quick ? 1 : 5, () =>

@@ -1,11 +1,12 @@
 // CNN and LSTM training sections: the same model and batch on streamgrad and on tfjs (cpu and wasm
 // backends, tf.layers with trainOnBatch), one thread each, samples per second.
 import {
-  Arena, Conv2d, Flatten, LSTM, Linear, MaxPool2d, ReLU, SGD, Sequential, Tensor, crossEntropy, loadMnistDigits, manualSeed,
+  Arena, Conv2d, Flatten, LSTM, Linear, MaxPool2d, ReLU, SGD, Sequential, Tensor, crossEntropy, manualSeed,
   type Module,
 } from '../src/index.js';
 import { type BenchSection, type Contender, median, timeInterleaved } from './report.js';
 import { type TfBackend, tf, useBackend } from './tfjs.js';
+import { mnistBatches } from './data.js';
 
 const LR = 0.01;
 
@@ -25,20 +26,6 @@ interface Spec {
   build(): Module;
   buildTf(): ReturnType<typeof tf.sequential>;
   data(count: number): Batch[];
-}
-
-function mnistBatches(count: number, batch: number): Batch[] {
-  const d = loadMnistDigits('f32');
-  return Array.from({ length: count }, (_, b) => {
-    const x = new Float32Array(batch * 784);
-    const y = new Int32Array(batch);
-    for (let i = 0; i < batch; i++) {
-      const r = ((b * batch + i) * 7919) % d.n; // spread over the class-ordered rows
-      x.set(d.x.subarray(r * 784, r * 784 + 784), i * 784);
-      y[i] = d.y[r]!;
-    }
-    return { x, xTf: x, y }; // one channel: NCHW and NHWC are the same bytes
-  });
 }
 
 const CNN: Spec = {
@@ -63,7 +50,8 @@ const CNN: Spec = {
         tf.layers.dense({ units: 10 }),
       ],
     }),
-  data: (count) => mnistBatches(count, 64),
+  // One channel: NCHW and NHWC are the same bytes.
+  data: (count) => mnistBatches(count, 64).map((b) => ({ ...b, xTf: b.x })),
 };
 
 function sequenceBatches(count: number, batch: number, steps: number, features: number): Batch[] {

