@@ -1,6 +1,7 @@
 // MLP training section: 784-256-128-10, ReLU, softmax cross-entropy, batch 128, plain SGD, on the MNIST
 // digits; streamgrad against tfjs-cpu and tfjs-wasm, one thread each, samples per second.
-import { Arena, Linear, ReLU, SGD, Sequential, Tensor, crossEntropy, manualSeed } from '../src/index.js';
+import { Linear, ReLU, Sequential, manualSeed } from '../src/index.js';
+import { streamgradContender } from './streamgrad.js';
 import { type MnistBatch, mnistBatches } from './data.js';
 import { type BenchSection, type Contender, median, timeInterleaved } from './report.js';
 import { type TfBackend, tf, useBackend } from './tfjs.js';
@@ -18,23 +19,7 @@ function streamgrad(data: MnistBatch[]): Contender {
     layers.push(new Linear(SIZES[i]!, SIZES[i + 1]!));
     if (i + 2 < SIZES.length) layers.push(new ReLU());
   }
-  const model = new Sequential(...layers);
-  const opt = new SGD(model.parameters(), { lr: LR });
-  const arena = new Arena(1 << 22);
-  let k = 0;
-  return {
-    name: 'streamgrad',
-    step: () => {
-      const { x, y } = data[k++ % data.length]!;
-      opt.zeroGrad();
-      arena.step(() => {
-        const loss = crossEntropy(model.forward(new Tensor(x, [BATCH, 784])), y);
-        loss.backward();
-        loss.item();
-      });
-      opt.step();
-    },
-  };
+  return streamgradContender(new Sequential(...layers), data, [BATCH, 784], LR);
 }
 
 /** tfjs with the same shapes and PyTorch-style init bounds, in its natural x·W layout (W [in, out]). */

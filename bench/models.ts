@@ -1,12 +1,13 @@
 // CNN and LSTM training sections: the same model and batch on streamgrad and on tfjs (cpu and wasm
 // backends, tf.layers with trainOnBatch), one thread each, samples per second.
 import {
-  Arena, Conv2d, Flatten, LSTM, Linear, MaxPool2d, ReLU, SGD, Sequential, Tensor, crossEntropy, manualSeed,
+  Conv2d, Flatten, LSTM, Linear, MaxPool2d, ReLU, Sequential, manualSeed,
   type Module,
 } from '../src/index.js';
 import { type BenchSection, type Contender, median, timeInterleaved } from './report.js';
 import { type TfBackend, tf, useBackend } from './tfjs.js';
 import { mnistBatches } from './data.js';
+import { streamgradContender } from './streamgrad.js';
 
 const LR = 0.01;
 
@@ -77,23 +78,7 @@ const LSTM_SPEC: Spec = {
 
 function streamgrad(spec: Spec, data: Batch[]): Contender {
   manualSeed(1);
-  const model = spec.build();
-  const opt = new SGD(model.parameters(), { lr: LR });
-  const arena = new Arena(1 << 24);
-  let k = 0;
-  return {
-    name: 'streamgrad',
-    step: () => {
-      const b = data[k++ % data.length]!;
-      opt.zeroGrad();
-      arena.step(() => {
-        const loss = crossEntropy(model.forward(new Tensor(b.x, spec.sgShape)), b.y);
-        loss.backward();
-        loss.item();
-      });
-      opt.step();
-    },
-  };
+  return streamgradContender(spec.build(), data, spec.sgShape, LR);
 }
 
 /** The same model through tf.layers on one backend (tfjs-wasm has no Conv2DBackpropFilter kernel). */

@@ -64,11 +64,6 @@ export async function timeInterleaved(contenders: Contender[], rounds: number,
   return out;
 }
 
-/** Median ms per run after a warm-up: medians, not means, because this machine's speed jumps around. */
-export async function timeMedian(fn: () => void | Promise<void>, opts: { minRuns: number; minMs: number }): Promise<number> {
-  return median(await timeRuns(fn, opts));
-}
-
 function cell(v: string | number): string {
   if (typeof v === 'number') return Number.isInteger(v) ? String(v) : v.toFixed(2);
   return v.replace(/\|/g, '\\|');
