@@ -42,6 +42,11 @@ export class AutogradError extends StreamgradError {
   override name = 'AutogradError';
 }
 
+/** A worker thread that failed (threw, exited, hung) past the retry budget, or the pool used after closing. */
+export class WorkerError extends StreamgradError {
+  override name = 'WorkerError';
+}
+
 /** A shape as it reads in messages: [4,2]. */
 export function fmtShape(shape: readonly number[]): string {
   return `[${shape.join(',')}]`;

@@ -3,7 +3,8 @@
 import { ValueError, checkInt } from '../errors.js';
 import { noGrad } from '../autograd/engine.js';
 import type { Dataset } from '../data/dataset.js';
-import { crossEntropy } from '../loss/index.js';
+import { crossEntropy, nllLoss } from '../loss/index.js';
+import { type LossName, ShardedGradients, positionDropout, shardCount, shardRange, shardStep, takesClassIndices } from './shard.js';
 import type { Module } from '../nn/module.js';
 import { argmax } from '../ops/reduce.js';
 import { Rng } from '../random.js';
@@ -36,8 +37,8 @@ export interface FitOptions {
   shuffle?: boolean;
   /** Shape of one sample as the model reads it (default [features]). */
   inputShape?: readonly number[];
-  /** Loss of logits against class indices (default crossEntropy). */
-  loss?: (logits: Tensor, target: Int32Array) => Tensor;
+  /** Loss of logits against class indices: a named loss or a function (default 'crossEntropy'). */
+  loss?: LossName | ((logits: Tensor, target: Int32Array) => Tensor);
   /** Evaluated after each epoch. */
   test?: Dataset;
   /** Called per epoch (progress output). */
@@ -45,6 +46,12 @@ export interface FitOptions {
   /** Called once per epoch, after its last step (learning-rate schedules). */
   schedule?: { step(): void };
   arena?: Arena;
+  /**
+   * Cut every batch into this many micro-shards, each backpropagated on its own and summed in shard
+   * order: the arithmetic of synchronous data-parallel training, so this loop reproduces a worker pool
+   * bit for bit. Unset: one backward per batch.
+   */
+  shards?: number;
 }
 
 /** Copies rows `order[from..to)` of `d` into a batch tensor [to−from, ...inputShape] and their labels. */
@@ -60,6 +67,17 @@ export function makeBatch(d: Dataset, order: ArrayLike<number>, from: number, to
     y[i] = d.y[r]!;
   }
   return { x: new Tensor(x, [b, ...inputShape]), y };
+}
+
+function lossFunction(loss: FitOptions['loss']): (logits: Tensor, target: Int32Array) => Tensor {
+  if (typeof loss === 'function') return loss;
+  const name = loss ?? 'crossEntropy';
+  if (!takesClassIndices(name)) throw new ValueError(`fit: loss '${name}' needs dense targets; fit trains on class labels (crossEntropy or nllLoss)`);
+  return (z, t) => meanLoss(name, z, t);
+}
+
+function meanLoss(name: LossName, z: Tensor, t: Int32Array): Tensor {
+  return name === 'crossEntropy' ? crossEntropy(z, t) : nllLoss(z, t);
 }
 
 function identity(n: number): Int32Array {
@@ -84,11 +102,22 @@ function checkFit(model: Module, d: Dataset, opts: FitOptions): readonly number[
 /** Trains `model` on `train` for the given epochs; returns one report per epoch. */
 export function fit(model: Module, train: Dataset, opts: FitOptions): EpochReport[] {
   const inputShape = checkFit(model, train, opts);
-  const lossFn = opts.loss ?? ((z: Tensor, t: Int32Array) => crossEntropy(z, t));
+  const lossFn = lossFunction(opts.loss);
   const arena = opts.arena ?? new Arena(1 << 22);
   const rng = new Rng(opts.seed ?? 0, 1);
   const order = identity(train.n);
   const reports: EpochReport[] = [];
+  const S = opts.shards;
+  const dtype = train.x instanceof Float32Array ? 'f32' : 'f64';
+  const params = model.parameters();
+  const size = params.reduce((a, p) => a + p.size, 0);
+  const sharded = S === undefined ? null : new ShardedGradients(params, Array.from({ length: S }, () => allocStorage(dtype, size, true, true)));
+  let step = 0;
+  const lossName = opts.loss ?? 'crossEntropy';
+  if (S !== undefined) {
+    checkInt('fit', 'shards', S, 1);
+    if (typeof lossName !== 'string') throw new ValueError('fit: shards needs a named loss (a LossName), not a function');
+  }
   for (let epoch = 1; epoch <= opts.epochs; epoch++) {
     if (opts.shuffle ?? true) rng.shuffle(order);
     model.train();
@@ -97,6 +126,24 @@ export function fit(model: Module, train: Dataset, opts: FitOptions): EpochRepor
     let correct = 0;
     for (let from = 0; from < train.n; from += opts.batchSize) {
       const to = Math.min(from + opts.batchSize, train.n);
+      if (sharded !== null) {
+        const k = shardCount(to - from, S!);
+        for (let s = 0; s < k; s++) {
+          const [a, b] = shardRange(to - from, k, s);
+          sharded.select(s);
+          positionDropout(model, step * S! + s);
+          arena.step(() => {
+            const { x, y } = makeBatch(train, order, from + a, from + b, inputShape);
+            const r = shardStep(model, lossName as LossName, x, y, to - from);
+            lossSum += r.lossSum;
+            correct += r.correct;
+          });
+        }
+        sharded.reduce(k);
+        opts.optimizer.step();
+        step++;
+        continue;
+      }
       opts.optimizer.zeroGrad();
       arena.step(() => {
         const { x, y } = makeBatch(train, order, from, to, inputShape);
@@ -134,10 +181,10 @@ export interface Evaluation {
 export function evaluate(
   model: Module,
   d: Dataset,
-  opts: { batchSize?: number; inputShape?: readonly number[]; arena?: Arena; loss?: (logits: Tensor, target: Int32Array) => Tensor } = {},
+  opts: { batchSize?: number; inputShape?: readonly number[]; arena?: Arena; loss?: FitOptions['loss'] } = {},
 ): Evaluation {
   const inputShape = opts.inputShape ?? [d.features];
-  const lossFn = opts.loss ?? ((z: Tensor, t: Int32Array) => crossEntropy(z, t));
+  const lossFn = lossFunction(opts.loss);
   const arena = opts.arena ?? new Arena(1 << 22);
   const batch = opts.batchSize ?? 256;
   const order = identity(d.n);

@@ -1,0 +1,19 @@
+// dispatch: hands packed batches to the worker pool. Sync mode runs one batch at a time (step k+1 needs
+// the parameters after update k) cut into micro-shards over all workers; Hogwild runs one batch per
+// worker concurrently. Both queues are bounded by the batch slots upstream.
+import { type OperatorFunction, concatMap, mergeMap } from 'rxjs';
+import type { WorkerPool } from '../workers/pool.js';
+import type { ComputedBatch, PackedBatch } from './types.js';
+
+export function dispatch(pool: WorkerPool, mode: 'sync' | 'hogwild', onStart?: (b: PackedBatch) => void): OperatorFunction<PackedBatch, ComputedBatch> {
+  if (mode === 'sync') {
+    return concatMap(async (b) => {
+      onStart?.(b);
+      return { ...b, ...(await pool.runShards(b.slot, b.n, b.step)) };
+    });
+  }
+  return mergeMap(async (b) => {
+    onStart?.(b);
+    return { ...b, ...(await pool.runWhole(b.slot, b.n, b.step)) };
+  }, pool.size);
+}

@@ -1,0 +1,28 @@
+// The contract every source meets: it is pulled, never pushed. The batch stage asks for at most one
+// batch of samples when a slot is free (a credit), so nothing is read ahead of free memory.
+import type { Storage } from '../src/tensor/tensor.js';
+
+/** Rows of one batch slot that a source writes samples into. */
+export interface SlotWriter {
+  /** Inputs, sample i at [i·sampleSize, (i+1)·sampleSize). */
+  readonly x: Storage;
+  /** Targets: class indices, or sample i's values at [i·targetSize, …). */
+  readonly y: Int32Array | Storage;
+  readonly sampleSize: number;
+  readonly targetSize: number;
+}
+
+export interface BatchSource {
+  /** Named in messages and telemetry. */
+  readonly name: string;
+  /** The epoch the next samples belong to (1-based), for sources that repeat; undefined for streams. */
+  readonly epoch?: number;
+  /**
+   * Writes up to `max` samples into rows [0, max) of `into` and returns how many it wrote. Fewer than
+   * `max` ends a batch early (an epoch's tail); 0 means the source is exhausted.
+   */
+  fill(into: SlotWriter, max: number): number | Promise<number>;
+  /** The update that used the samples of batch `step` has been applied: acknowledge them upstream. */
+  applied?(step: number): void | Promise<void>;
+  close?(): void | Promise<void>;
+}

@@ -1,0 +1,212 @@
+// trainParallel: the whole flow in one pipe(): credits → batch → dispatch → reduceGradients →
+// applyUpdate → report, over a pool of workers sharing the parameters in one SharedArrayBuffer.
+import { availableParallelism } from 'node:os';
+import { type Observable, Subject, asapScheduler, lastValueFrom, observeOn, tap } from 'rxjs';
+import { ValueError, checkInt, fmtValue } from '../src/errors.js';
+import { noGrad } from '../src/autograd/engine.js';
+import type { Module } from '../src/nn/module.js';
+import { shareParameters } from '../src/nn/param-layout.js';
+import { type ModelSpec, buildModel } from '../src/nn/spec.js';
+import type { Optimizer } from '../src/optim/optimizer.js';
+import { type OptimizerSpec, buildOptimizer } from '../src/optim/spec.js';
+import { numel } from '../src/tensor/shape.js';
+import { type Storage, Tensor, allocStorage } from '../src/tensor/tensor.js';
+import { type LossName, LOSS_NAMES, ShardedGradients, summedLoss, takesClassIndices } from '../src/train/shard.js';
+import type { FaultPlan } from '../workers/protocol.js';
+import { WorkerPool, checkWorkers } from '../workers/pool.js';
+import { copyBuffers } from '../workers/shared.js';
+import { BatchSlots, floatBuffer, floatView } from '../workers/slots.js';
+import { applyUpdate } from './apply-update.js';
+import { batch } from './batch.js';
+import { dispatch } from './dispatch.js';
+import { reduceGradients } from './reduce-gradients.js';
+import { report } from './report.js';
+import type { BatchSource } from './source.js';
+import type { StepTelemetry } from './types.js';
+
+export interface ParallelTrainOptions {
+  model: ModelSpec;
+  /** Seed of the initial weights (default 0). */
+  seed?: number;
+  optimizer: OptimizerSpec;
+  loss?: LossName;
+  /** Shape of one sample, e.g. [1, 28, 28]. */
+  inputShape: number[];
+  /** Shape of one target for dense losses (mseLoss, binaryCrossEntropyWithLogits); omit for class indices. */
+  targetShape?: number[];
+  source: BatchSource;
+  batchSize: number;
+  /** Worker threads (default: the machine's cores). */
+  workers?: number;
+  mode?: 'sync' | 'hogwild';
+  /**
+   * Micro-shards per batch in sync mode (default max(4, workers)). The result depends on this and not on
+   * the worker count, so keep it fixed to compare runs with different worker counts.
+   */
+  shards?: number;
+  /** Batches packed ahead of the workers (default: 2 in sync mode, workers + 1 in Hogwild). */
+  batchSlots?: number;
+  /** Weights to start from (a state dict by parameter name), instead of the seed's. */
+  init?: Module;
+  /** A printer for each step's telemetry (the report stage). */
+  print?: (t: StepTelemetry) => void;
+  watchdogMs?: number;
+  maxRetries?: number;
+  /** Test hook: faults staged by worker index. */
+  faults?: Record<number, FaultPlan>;
+}
+
+export interface ParallelTrainResult {
+  /** The main thread's model: its parameters are the trained, shared ones. */
+  model: Module;
+  /** The flat parameter array, in ParamLayout (state_dict) order. */
+  params: Storage;
+  steps: number;
+  samples: number;
+  seconds: number;
+  last: StepTelemetry | undefined;
+}
+
+export interface ParallelTrainRun {
+  /** One record per applied step; completes when training ends, errors when it fails. */
+  readonly telemetry$: Observable<StepTelemetry>;
+  readonly done: Promise<ParallelTrainResult>;
+}
+
+interface Checked {
+  workers: number;
+  mode: 'sync' | 'hogwild';
+  shards: number;
+  batchSlots: number;
+  loss: LossName;
+}
+
+function check(o: ParallelTrainOptions): Checked {
+  const workers = checkWorkers('train', o.workers ?? availableParallelism());
+  const mode = o.mode ?? 'sync';
+  if (mode !== 'sync' && mode !== 'hogwild') throw new ValueError(`train.mode must be 'sync' or 'hogwild' (got ${fmtValue(mode)})`);
+  checkInt('train', 'batchSize', o.batchSize, 1);
+  const shards = mode === 'sync' ? checkInt('train', 'shards', o.shards ?? Math.max(4, workers), 1) : 1;
+  if (o.batchSize < shards) {
+    throw new ValueError(`train.batchSize ${o.batchSize} is smaller than the ${shards} micro-shards each batch is cut into: raise batchSize or lower shards`);
+  }
+  const batchSlots = checkInt('train', 'batchSlots', o.batchSlots ?? (mode === 'sync' ? 2 : workers + 1), 1);
+  const loss = o.loss ?? 'crossEntropy';
+  if (!LOSS_NAMES.includes(loss)) throw new ValueError(`train.loss must be one of ${LOSS_NAMES.join(', ')} (got ${fmtValue(loss)})`);
+  if (takesClassIndices(loss) === (o.targetShape !== undefined)) {
+    throw new ValueError(`train.targetShape: loss '${loss}' ${takesClassIndices(loss) ? 'takes class indices, so give no targetShape' : 'takes dense targets: give their targetShape'}`);
+  }
+  return { workers, mode, shards, batchSlots, loss };
+}
+
+/**
+ * Runs a forward and the loss of one zero sample on the main thread, so a wrong input shape, target shape
+ * or layer mismatch fails here with the layer's own message, before any worker starts.
+ */
+function dryRun(model: Module, loss: LossName, inputShape: number[], targetShape: number[] | undefined): void {
+  const dtype = model.parameters()[0]?.dtype ?? 'f32';
+  const wasTraining = model.training;
+  model.eval();
+  try {
+    noGrad(() => {
+      const out = model.forward(new Tensor(allocStorage(dtype, numel(inputShape), true), [1, ...inputShape]));
+      const y = targetShape === undefined ? new Int32Array(1) : new Tensor(allocStorage(dtype, numel(targetShape), true), [1, ...targetShape]);
+      summedLoss(loss, out, y);
+    });
+  } finally {
+    model.train(wasTraining);
+  }
+}
+
+/** Starts a data-parallel training run; subscribe to `telemetry$` or await `done`. */
+export function trainParallel(opts: ParallelTrainOptions): ParallelTrainRun {
+  const c = check(opts);
+  const model = buildModel(opts.model, opts.seed ?? 0);
+  if (opts.init !== undefined) model.loadStateDict(opts.init.stateDict());
+  dryRun(model, c.loss, opts.inputShape, opts.targetShape);
+  const dtype = opts.model.dtype ?? 'f32';
+  const { layout, params } = shareParameters(model);
+  const mainParams = model.parameters();
+  const optimizer: Optimizer | null = c.mode === 'sync' ? buildOptimizer(opts.optimizer, mainParams) : null;
+  if (c.mode === 'hogwild') buildOptimizer(opts.optimizer, []); // check the spec here, not in every worker
+
+  const bufSize = model.namedBuffers().reduce((a, [, b]) => a + b.size, 0);
+  const buffers = floatBuffer(dtype, bufSize);
+  const sharedBuffers = floatView(dtype, buffers, 0, bufSize);
+  copyBuffers(model, sharedBuffers, 'out');
+  const targetSize = opts.targetShape === undefined ? 0 : numel(opts.targetShape);
+  const slots = new BatchSlots(c.batchSlots, opts.batchSize, numel(opts.inputShape), targetSize, dtype);
+
+  const telemetry$ = new Subject<StepTelemetry>();
+  const done = (async (): Promise<ParallelTrainResult> => {
+    const pool = await WorkerPool.start({
+      workers: c.workers,
+      model: opts.model,
+      seed: opts.seed ?? 0,
+      loss: c.loss,
+      inputShape: opts.inputShape,
+      targetShape: opts.targetShape ?? null,
+      dtype,
+      mode: c.mode,
+      optimizer: c.mode === 'hogwild' ? opts.optimizer : null,
+      batchSize: opts.batchSize,
+      batchSlots: c.batchSlots,
+      shards: c.shards,
+      paramSize: layout.size,
+      regions: { params: params.buffer as SharedArrayBuffer, buffers, batchX: slots.xBuffer, batchY: slots.yBuffer },
+      watchdogMs: opts.watchdogMs,
+      maxRetries: opts.maxRetries,
+      faults: opts.faults,
+    });
+    const sharded = c.mode === 'sync' ? new ShardedGradients(mainParams, pool.gradSlots) : null;
+    // Credits: one per free slot. observeOn(asap) so a slot released inside applyUpdate is refilled on a
+    // fresh stack, not re-entrantly inside the stage that released it.
+    const credits$ = new Subject<number>();
+    let packed = 0;
+    let started = 0;
+    const t0 = performance.now();
+    let last: StepTelemetry | undefined;
+    const steps$ = credits$.pipe(
+      observeOn(asapScheduler),
+      batch(opts.source, slots, opts.batchSize),
+      tap(() => packed++),
+      dispatch(pool, c.mode, () => started++),
+      reduceGradients(sharded, mainParams),
+      applyUpdate(optimizer, opts.source, (slot) => credits$.next(slot)),
+      report(
+        {
+          lr: () => (optimizer ?? null)?.paramGroups[0]?.lr ?? opts.optimizer.lr ?? Number.NaN,
+          queueDepth: () => packed - started,
+          workerBusyMs: () => pool.busyMs(),
+          classTargets: targetSize === 0,
+        },
+        opts.print,
+      ),
+    );
+    try {
+      const finished = lastValueFrom(
+        steps$.pipe(
+          tap((t) => {
+            last = t;
+            telemetry$.next(t);
+          }),
+        ),
+        { defaultValue: undefined },
+      );
+      for (let s = 0; s < c.batchSlots; s++) credits$.next(s);
+      await finished;
+      copyBuffers(model, sharedBuffers, 'in'); // running statistics, as shard 0 left them
+      telemetry$.complete();
+      return { model, params, steps: last === undefined ? 0 : last.step + 1, samples: last?.samples ?? 0, seconds: (performance.now() - t0) / 1000, last };
+    } catch (e) {
+      telemetry$.error(e);
+      throw e;
+    } finally {
+      credits$.complete();
+      await pool.close();
+      await opts.source.close?.();
+    }
+  })();
+  done.catch(() => {}); // the caller sees the error through `done` or `telemetry$`; neither is required
+  return { telemetry$: telemetry$.asObservable(), done };
+}

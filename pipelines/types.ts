@@ -1,0 +1,46 @@
+// What flows between the pipeline's stages, one interface per hop.
+
+/** A batch packed into a slot by the batch stage. */
+export interface PackedBatch {
+  slot: number;
+  /** Samples in the batch. */
+  n: number;
+  /** 0-based step number, in source order. */
+  step: number;
+  epoch: number | undefined;
+}
+
+/** A batch whose jobs the workers have finished. */
+export interface ComputedBatch extends PackedBatch {
+  lossSum: number;
+  correct: number;
+  /** Jobs (micro-shards in sync mode) the batch was cut into. */
+  jobs: number;
+}
+
+/** A batch whose gradient is summed (sync mode; Hogwild has none on the main thread). */
+export interface ReducedBatch extends ComputedBatch {
+  /** L2 norm of the summed gradient, NaN in Hogwild mode. */
+  gradNorm: number;
+}
+
+/** One line of telemetry per applied step: what the report stage prints and later stages subscribe to. */
+export interface StepTelemetry {
+  step: number;
+  epoch: number | undefined;
+  /** Samples applied so far. */
+  samples: number;
+  /** Mean loss of this step's batch (measured before its update). */
+  loss: number;
+  /** Fraction of this batch predicted right (class targets), else NaN. */
+  accuracy: number;
+  gradNorm: number;
+  lr: number;
+  /** Samples per second over the run so far. */
+  samplesPerSecond: number;
+  /** Packed batches waiting for a worker when this step was applied. */
+  queueDepth: number;
+  /** Milliseconds each worker has computed since the run started. */
+  workerBusyMs: number[];
+  seconds: number;
+}

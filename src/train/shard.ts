@@ -1,0 +1,118 @@
+// Micro-shards: a batch cut into a fixed number of pieces, each with its own gradient slot, summed in
+// shard order. The one definition of a data-parallel step, used alike by the single-thread loop (fit
+// with `shards`), by each worker and by the reducer, so any number of workers gives the same bits.
+import { ValueError } from '../errors.js';
+import { binaryCrossEntropyWithLogits, crossEntropy, mseLoss, nllLoss } from '../loss/index.js';
+import type { Module } from '../nn/module.js';
+import { Dropout } from '../nn/dropout.js';
+import { mul } from '../ops/elementwise.js';
+import { argmax } from '../ops/reduce.js';
+import { type Storage, Tensor, allocStorage } from '../tensor/tensor.js';
+
+/** Losses a training job can name; the first two take class indices, the others dense targets. */
+export type LossName = 'crossEntropy' | 'nllLoss' | 'mseLoss' | 'binaryCrossEntropyWithLogits';
+export const LOSS_NAMES: readonly LossName[] = ['crossEntropy', 'nllLoss', 'mseLoss', 'binaryCrossEntropyWithLogits'];
+
+export function takesClassIndices(loss: LossName): boolean {
+  return loss === 'crossEntropy' || loss === 'nllLoss';
+}
+
+/** Targets of a batch: class indices, or a dense tensor shaped like the model's output. */
+export type Targets = Int32Array | Tensor;
+
+/** The summed (not averaged) loss of a shard: shards are averaged over the whole batch by the caller. */
+export function summedLoss(loss: LossName, out: Tensor, y: Targets): Tensor {
+  const sum = { reduction: 'sum' } as const;
+  if (takesClassIndices(loss)) {
+    if (!(y instanceof Int32Array)) throw new ValueError(`${loss}: targets must be class indices (Int32Array)`);
+    return loss === 'crossEntropy' ? crossEntropy(out, y, sum) : nllLoss(out, y, sum);
+  }
+  if (!(y instanceof Tensor)) throw new ValueError(`${loss}: targets must be a tensor shaped like the output`);
+  return loss === 'mseLoss' ? mseLoss(out, y, sum) : binaryCrossEntropyWithLogits(out, y, sum);
+}
+
+/** Samples [from, to) of shard s when a batch of n samples is cut into k = shardCount(n, shards) shards. */
+export function shardRange(n: number, k: number, s: number): [number, number] {
+  return [Math.floor((s * n) / k), Math.floor(((s + 1) * n) / k)];
+}
+
+/** Shards of a batch of n samples: the configured count, or n when the batch is smaller (an epoch's tail). */
+export function shardCount(n: number, shards: number): number {
+  return Math.min(n, shards);
+}
+
+export interface ShardResult {
+  /** Sum of the per-sample losses of the shard. */
+  lossSum: number;
+  /** Correct argmax predictions (class targets only, else 0). */
+  correct: number;
+}
+
+/** Every Dropout of `model` draws mask number `counter` next: shard s of step t uses t·shards + s. */
+export function positionDropout(model: Module, counter: number): void {
+  if (model instanceof Dropout) model.setRngState({ ...model.rngState(), counter });
+  for (const [, c] of model.namedChildren()) positionDropout(c, counter);
+}
+
+/**
+ * Forward, loss and backward of one shard, with the loss scaled by 1/n (n = whole batch) so that the
+ * shard gradients sum to the gradient of the batch's mean loss. Gradients accumulate into the params'
+ * current `.grad` (see ShardedGradients.select). Run it inside an arena step.
+ */
+export function shardStep(model: Module, loss: LossName, x: Tensor, y: Targets, n: number): ShardResult {
+  const out = model.forward(x);
+  const total = summedLoss(loss, out, y);
+  mul(total, 1 / n).backward();
+  let correct = 0;
+  if (y instanceof Int32Array) {
+    const pred = argmax(out, -1);
+    for (let i = 0; i < y.length; i++) if (pred[i] === y[i]) correct++;
+  }
+  return { lossSum: total.item(), correct };
+}
+
+/**
+ * Per-shard gradient slots for a list of parameters, each slot one flat buffer in parameter order (the
+ * ParamLayout order when the list is a module's parameters). `select(s)` points every `.grad` at slot s
+ * (zeroed); `reduce(k)` restores the parameters' own gradients and sets them to slot 0 + slot 1 + … +
+ * slot k−1, summed in that order whatever thread filled each slot.
+ */
+export class ShardedGradients {
+  private readonly own: Tensor[];
+  private readonly views: Tensor[][];
+
+  constructor(
+    private readonly params: readonly Tensor[],
+    readonly slots: readonly Storage[],
+  ) {
+    this.own = params.map((p) => p.grad ?? new Tensor(allocStorage(p.dtype, p.size, true, true), p.shape));
+    this.views = slots.map((flat) => {
+      let off = 0;
+      return params.map((p) => {
+        const t = new Tensor(flat.subarray(off, off + p.size), p.shape);
+        off += p.size;
+        return t;
+      });
+    });
+  }
+
+  /** Points gradients at slot s and zeroes it: the next backward writes shard s's gradient there. */
+  select(s: number): void {
+    this.slots[s]!.fill(0);
+    const v = this.views[s]!;
+    for (let i = 0; i < this.params.length; i++) this.params[i]!.grad = v[i]!;
+  }
+
+  /** Gives the parameters their own gradients back, holding the in-order sum of slots [0, k). */
+  reduce(k: number): void {
+    for (let i = 0; i < this.params.length; i++) {
+      const out = this.own[i]!.data;
+      out.set(this.views[0]![i]!.data);
+      for (let s = 1; s < k; s++) {
+        const g = this.views[s]![i]!.data;
+        for (let j = 0; j < out.length; j++) out[j] = out[j]! + g[j]!;
+      }
+      this.params[i]!.grad = this.own[i]!;
+    }
+  }
+}

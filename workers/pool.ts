@@ -1,0 +1,297 @@
+// The main side of the thread boundary: starts N train workers over shared regions, posts jobs to the
+// control SAB, waits for them with Atomics.waitAsync, and replaces a worker that throws, exits or hangs.
+import { Worker } from 'node:worker_threads';
+import * as Comlink from 'comlink/dist/esm/comlink.mjs';
+import nodeEndpoint from 'comlink/dist/esm/node-adapter.mjs';
+import { ValueError, WorkerError } from '../src/errors.js';
+import type { Storage } from '../src/tensor/tensor.js';
+import { shardCount, shardRange } from '../src/train/shard.js';
+import { CTL, F64, type FaultPlan, JOB, JobState, type SharedRegions, type WorkerApi, type WorkerInit, f64Layout } from './protocol.js';
+import { gradSlots } from './shared.js';
+
+/** Most workers a pool starts: far past any core count here, low enough to catch a typo like 1000. */
+export const MAX_WORKERS = 256;
+
+export interface PoolOptions extends Omit<WorkerInit, 'index' | 'jobs' | 'fault' | 'regions'> {
+  regions: Omit<SharedRegions, 'ctl' | 'f64' | 'grads'>;
+  /** Parameters per gradient slot (the ParamLayout size). */
+  paramSize: number;
+  /** A job claimed for longer than this is a hung worker (default 30 s). */
+  watchdogMs?: number;
+  /** Times one job may fail (its worker thrown, exited, hung) before the run ends (default 3). */
+  maxRetries?: number;
+  /** Test hook: faults staged by worker index. */
+  faults?: Record<number, FaultPlan>;
+}
+
+export interface JobResult {
+  lossSum: number;
+  correct: number;
+  /** Jobs the batch was cut into. */
+  jobs: number;
+}
+
+interface Handle {
+  index: number;
+  worker: Worker;
+  api: Comlink.Remote<WorkerApi>;
+  /** Rejects when the thread exits: every control call races it, since comlink's would never settle. */
+  dead: Promise<never>;
+  cause: string | null;
+  exited: boolean;
+}
+
+/** Where the worker entry lives: the compiled .js in production, the .ts through a tsx bootstrap otherwise. */
+function workerEntry(): { url: URL; workerData?: { entry: string } } {
+  const here = import.meta.url;
+  if (here.endsWith('.js')) return { url: new URL('./train-worker.js', here) };
+  return { url: new URL('./bootstrap.mjs', here), workerData: { entry: new URL('./train-worker.ts', here).href } };
+}
+
+export function checkWorkers(where: string, workers: unknown): number {
+  if (typeof workers !== 'number' || !Number.isInteger(workers) || workers < 1 || workers > MAX_WORKERS) {
+    throw new ValueError(`${where}.workers must be an integer in [1, ${MAX_WORKERS}] (got ${String(workers)})`);
+  }
+  return workers;
+}
+
+export class WorkerPool {
+  readonly size: number;
+  /** Per-shard gradient slots, filled by workers and summed by the reducer in shard order. */
+  readonly gradSlots: Storage[];
+  private readonly ctl: Int32Array;
+  private readonly f64: Float64Array;
+  private readonly lay: ReturnType<typeof f64Layout>;
+  private readonly regions: SharedRegions;
+  private readonly jobs: number;
+  private readonly freeJobs: number[];
+  private readonly retries: Int32Array;
+  private readonly handles: (Handle | null)[];
+  private readonly watchdog: NodeJS.Timeout;
+  private fatal: Error | null = null;
+  private closing = false;
+  private restarting = 0;
+
+  private constructor(private readonly opts: PoolOptions) {
+    this.size = checkWorkers('pool', opts.workers);
+    this.jobs = Math.max(opts.shards, opts.batchSlots);
+    this.lay = f64Layout(this.jobs, this.size);
+    const bytes = opts.dtype === 'f32' ? 4 : 8;
+    this.regions = {
+      ...opts.regions,
+      ctl: new SharedArrayBuffer((CTL.HEADER + this.jobs * JOB.FIELDS) * 4),
+      f64: new SharedArrayBuffer(this.lay.size * 8),
+      grads: new SharedArrayBuffer(Math.max(1, opts.mode === 'sync' ? opts.shards * opts.paramSize * bytes : bytes)),
+    };
+    this.ctl = new Int32Array(this.regions.ctl);
+    this.f64 = new Float64Array(this.regions.f64);
+    this.gradSlots = opts.mode === 'sync' ? gradSlots(this.regions.grads, opts.dtype, opts.paramSize, opts.shards) : [];
+    this.freeJobs = Array.from({ length: this.jobs }, (_, j) => this.jobs - 1 - j);
+    this.retries = new Int32Array(this.jobs);
+    this.handles = new Array<Handle | null>(this.size).fill(null);
+    if (opts.optimizer !== null) this.f64[F64.LR] = opts.optimizer.lr ?? 0.001;
+    const every = Math.max(10, Math.min(1000, (opts.watchdogMs ?? 30_000) / 4));
+    this.watchdog = setInterval(() => this.checkHung(), every).unref();
+  }
+
+  /** Starts the workers and resolves once every one has built its model over the shared memory. */
+  static async start(opts: PoolOptions): Promise<WorkerPool> {
+    const pool = new WorkerPool(opts);
+    try {
+      await Promise.all(Array.from({ length: pool.size }, (_, i) => pool.spawn(i, opts.faults?.[i] ?? null)));
+    } catch (e) {
+      await pool.close();
+      throw e;
+    }
+    return pool;
+  }
+
+  private async spawn(index: number, fault: FaultPlan | null): Promise<void> {
+    const { url, workerData } = workerEntry();
+    const worker = new Worker(url, { workerData });
+    let kill!: (e: Error) => void;
+    const dead = new Promise<never>((_, reject) => (kill = reject));
+    dead.catch(() => {}); // observed through races; an exit with nothing in flight is not an error by itself
+    const api = Comlink.wrap<WorkerApi>(nodeEndpoint(worker));
+    const h: Handle = { index, worker, api, dead, cause: null, exited: false };
+    this.handles[index] = h;
+    worker.on('error', (e: Error) => {
+      h.cause ??= `worker ${index} threw ${e.name}: ${e.message}`;
+    });
+    worker.on('exit', (code) => {
+      h.exited = true;
+      h.cause ??= `worker ${index} exited with code ${code}`;
+      kill(new WorkerError(h.cause));
+      if (!this.closing) void this.replace(h);
+    });
+    const init: WorkerInit = { ...this.opts, index, jobs: this.jobs, fault, regions: this.regions };
+    delete (init as Partial<PoolOptions>).faults;
+    await Promise.race([api.init(init), dead]);
+  }
+
+  /** A worker died: its claimed jobs go back to pending (or end the run past the retry budget), and a new worker takes its place. */
+  private async replace(h: Handle): Promise<void> {
+    const cause = h.cause!;
+    let reposted = false;
+    for (let j = 0; j < this.jobs; j++) {
+      const at = CTL.HEADER + j * JOB.FIELDS + JOB.STATE;
+      if (Atomics.load(this.ctl, at) !== JobState.CLAIMED + h.index) continue;
+      if (++this.retries[j]! > (this.opts.maxRetries ?? 3)) {
+        this.fail(new WorkerError(`a job failed ${this.retries[j]} times; last cause: ${cause}`));
+        return;
+      }
+      // The thread is gone (exit fired), so nothing can still write the slot the redo will overwrite.
+      Atomics.store(this.ctl, at, JobState.PENDING);
+      reposted = true;
+    }
+    if (reposted) this.bump(CTL.GEN);
+    this.restarting++;
+    try {
+      const fault = this.opts.faults?.[h.index];
+      await this.spawn(h.index, fault?.persistent === true ? fault : null);
+    } catch (e) {
+      const why = this.handles[h.index]?.cause ?? (e as Error).message;
+      this.fail(new WorkerError(`replacing worker ${h.index} after "${cause}" failed: ${why}`));
+    } finally {
+      this.restarting--;
+    }
+  }
+
+  private checkHung(): void {
+    const limit = this.opts.watchdogMs ?? 30_000;
+    const now = Date.now();
+    for (let j = 0; j < this.jobs; j++) {
+      const s = Atomics.load(this.ctl, CTL.HEADER + j * JOB.FIELDS + JOB.STATE);
+      if (s < JobState.CLAIMED) continue;
+      const h = this.handles[s - JobState.CLAIMED];
+      if (h === null || h === undefined || h.exited || h.cause !== null) continue;
+      if (now - this.f64[this.lay.claimedAt + h.index]! > limit) {
+        h.cause = `worker ${h.index} hung: a job ran past the ${limit} ms watchdog`;
+        void h.worker.terminate();
+      }
+    }
+  }
+
+  private bump(field: number): void {
+    Atomics.add(this.ctl, field, 1);
+    Atomics.notify(this.ctl, field);
+  }
+
+  private fail(e: Error): void {
+    this.fatal ??= e;
+    this.bump(CTL.DONE); // wake every waiter so it sees the error: no step promise is left pending
+  }
+
+  private post(slot: number, from: number, to: number, n: number, shard: number, draw: number): number {
+    if (this.fatal !== null) throw this.fatal;
+    if (this.closing) throw new WorkerError('pool: used after close()');
+    const j = this.freeJobs.pop();
+    if (j === undefined) throw new ValueError(`pool: more than ${this.jobs} jobs in flight`);
+    const b = CTL.HEADER + j * JOB.FIELDS;
+    const c = this.ctl;
+    c[b + JOB.SLOT] = slot;
+    c[b + JOB.FROM] = from;
+    c[b + JOB.TO] = to;
+    c[b + JOB.N] = n;
+    c[b + JOB.SHARD] = shard;
+    c[b + JOB.DRAW] = draw;
+    this.retries[j] = 0;
+    // The state store publishes the fields above to the worker that claims the job.
+    Atomics.store(c, b + JOB.STATE, JobState.PENDING);
+    return j;
+  }
+
+  private async collect(js: number[]): Promise<JobResult> {
+    const c = this.ctl;
+    try {
+      for (;;) {
+        if (this.fatal !== null) throw this.fatal;
+        const seen = Atomics.load(c, CTL.DONE);
+        if (js.every((j) => Atomics.load(c, CTL.HEADER + j * JOB.FIELDS + JOB.STATE) === JobState.DONE)) break;
+        const w = Atomics.waitAsync(c, CTL.DONE, seen);
+        if (w.async) await w.value;
+      }
+      let lossSum = 0;
+      let correct = 0;
+      for (const j of js) {
+        lossSum += this.f64[this.lay.loss + j]!;
+        correct += c[CTL.HEADER + j * JOB.FIELDS + JOB.CORRECT]!;
+      }
+      return { lossSum, correct, jobs: js.length };
+    } finally {
+      for (const j of js) {
+        Atomics.store(c, CTL.HEADER + j * JOB.FIELDS + JOB.STATE, JobState.IDLE);
+        this.freeJobs.push(j);
+      }
+    }
+  }
+
+  /**
+   * Synchronous mode: the n samples of batch `slot` as micro-shards, shard s into gradient slot s with
+   * Dropout draw `step·shards + s`. Resolves when every shard is done (slots 0..jobs−1 hold gradients).
+   */
+  runShards(slot: number, n: number, step: number): Promise<JobResult> {
+    const k = shardCount(n, this.opts.shards);
+    const js: number[] = [];
+    for (let s = 0; s < k; s++) {
+      const [a, b] = shardRange(n, k, s);
+      js.push(this.post(slot, a, b, n, s, step * this.opts.shards + s));
+    }
+    this.bump(CTL.GEN);
+    return this.collect(js);
+  }
+
+  /** Hogwild mode: one worker trains on the whole batch and updates the shared parameters itself. */
+  runWhole(slot: number, n: number, draw: number): Promise<JobResult> {
+    const j = this.post(slot, 0, n, n, -1, draw);
+    this.bump(CTL.GEN);
+    return this.collect([j]);
+  }
+
+  /** The learning rate workers use in Hogwild mode (a schedule on the main thread sets it). */
+  setLr(lr: number): void {
+    this.f64[F64.LR] = lr;
+  }
+
+  /** Milliseconds each worker index has spent computing jobs, since start. */
+  busyMs(): number[] {
+    return Array.from({ length: this.size }, (_, w) => this.f64[this.lay.busy + w]!);
+  }
+
+  /** Tells workers to copy the shared non-learned buffers into their models (after loading weights). */
+  async loadWeights(): Promise<void> {
+    await Promise.all(this.live().map((h) => Promise.race([h.api.loadWeights(), h.dead])));
+  }
+
+  private live(): Handle[] {
+    return this.handles.filter((h): h is Handle => h !== null && !h.exited);
+  }
+
+  /** Stops every worker and waits for the threads to end; pending steps reject. Safe to call twice. */
+  async close(): Promise<void> {
+    if (this.closing) return;
+    this.closing = true;
+    clearInterval(this.watchdog);
+    this.fatal ??= new WorkerError('pool: closed while a step was running');
+    Atomics.store(this.ctl, CTL.STOP, 1);
+    this.bump(CTL.GEN);
+    this.bump(CTL.DONE);
+    await Promise.all(
+      this.live().map(async (h) => {
+        const ended = new Promise<void>((resolve) => (h.exited ? resolve() : h.worker.once('exit', () => resolve())));
+        // A graceful shutdown first; a busy or hung worker is terminated after a short grace.
+        const grace = setTimeout(() => void h.worker.terminate(), 2000);
+        await Promise.race([h.api.shutdown(), h.dead]).catch(() => {});
+        h.api[Comlink.releaseProxy]();
+        await h.worker.terminate();
+        await ended;
+        clearTimeout(grace);
+      }),
+    );
+  }
+
+  /** The first fatal error, if the pool has failed. */
+  get error(): Error | null {
+    return this.closing ? null : this.fatal;
+  }
+}

@@ -1,0 +1,51 @@
+// Batch slots: a ring of fixed-size batches in SharedArrayBuffers, written by the main thread and read
+// in place by workers; which slot is free is the pipeline's business (credits), not this file's.
+import { type DType, type Storage } from '../src/tensor/tensor.js';
+
+const BYTES: Record<DType, number> = { f32: 4, f64: 8 };
+
+export function floatView(dtype: DType, buffer: SharedArrayBuffer, offset: number, length: number): Storage {
+  const b = BYTES[dtype];
+  return dtype === 'f32' ? new Float32Array(buffer, offset * b, length) : new Float64Array(buffer, offset * b, length);
+}
+
+export function floatBuffer(dtype: DType, length: number): SharedArrayBuffer {
+  return new SharedArrayBuffer(Math.max(1, length) * BYTES[dtype]);
+}
+
+/** `count` slots of `batchSize` samples: inputs of `sampleSize` values, targets as class indices or `targetSize` values. */
+export class BatchSlots {
+  readonly xBuffer: SharedArrayBuffer;
+  readonly yBuffer: SharedArrayBuffer;
+  private readonly xs: Storage[];
+  private readonly ys: (Int32Array | Storage)[];
+
+  constructor(
+    readonly count: number,
+    readonly batchSize: number,
+    readonly sampleSize: number,
+    /** Values per target, or 0 for one class index per sample. */
+    readonly targetSize: number,
+    readonly dtype: DType,
+    buffers?: { x: SharedArrayBuffer; y: SharedArrayBuffer },
+  ) {
+    const xLen = batchSize * sampleSize;
+    const yLen = batchSize * Math.max(1, targetSize);
+    this.xBuffer = buffers?.x ?? floatBuffer(dtype, count * xLen);
+    this.yBuffer = buffers?.y ?? (targetSize === 0 ? new SharedArrayBuffer(count * yLen * 4) : floatBuffer(dtype, count * yLen));
+    this.xs = Array.from({ length: count }, (_, s) => floatView(dtype, this.xBuffer, s * xLen, xLen));
+    this.ys = Array.from({ length: count }, (_, s) =>
+      targetSize === 0 ? new Int32Array(this.yBuffer, s * yLen * 4, yLen) : floatView(dtype, this.yBuffer, s * yLen, yLen),
+    );
+  }
+
+  /** Inputs of slot s, sample i at [i·sampleSize, (i+1)·sampleSize). */
+  x(s: number): Storage {
+    return this.xs[s]!;
+  }
+
+  /** Targets of slot s: Int32Array of class indices, or values with sample i at [i·targetSize, …). */
+  y(s: number): Int32Array | Storage {
+    return this.ys[s]!;
+  }
+}
