@@ -65,6 +65,8 @@ export interface ParallelTrainResult {
   samples: number;
   seconds: number;
   last: StepTelemetry | undefined;
+  /** Worker failures survived (each one's jobs redone on a replacement). */
+  workerFailures: number;
 }
 
 export interface ParallelTrainRun {
@@ -197,7 +199,7 @@ export function trainParallel(opts: ParallelTrainOptions): ParallelTrainRun {
       await finished;
       copyBuffers(model, sharedBuffers, 'in'); // running statistics, as shard 0 left them
       telemetry$.complete();
-      return { model, params, steps: last === undefined ? 0 : last.step + 1, samples: last?.samples ?? 0, seconds: (performance.now() - t0) / 1000, last };
+      return { model, params, steps: last === undefined ? 0 : last.step + 1, samples: last?.samples ?? 0, seconds: (performance.now() - t0) / 1000, last, workerFailures: pool.failureCount };
     } catch (e) {
       telemetry$.error(e);
       throw e;

@@ -66,6 +66,8 @@ export class WorkerPool {
   private readonly jobs: number;
   private readonly freeJobs: number[];
   private readonly retries: Int32Array;
+  /** Failures per worker index over the run. */
+  private readonly failures: Int32Array;
   private readonly handles: (Handle | null)[];
   private readonly watchdog: NodeJS.Timeout;
   private fatal: Error | null = null;
@@ -88,6 +90,7 @@ export class WorkerPool {
     this.gradSlots = opts.mode === 'sync' ? gradSlots(this.regions.grads, opts.dtype, opts.paramSize, opts.shards) : [];
     this.freeJobs = Array.from({ length: this.jobs }, (_, j) => this.jobs - 1 - j);
     this.retries = new Int32Array(this.jobs);
+    this.failures = new Int32Array(this.size);
     this.handles = new Array<Handle | null>(this.size).fill(null);
     if (opts.optimizer !== null) this.f64[F64.LR] = opts.optimizer.lr ?? 0.001;
     const every = Math.max(10, Math.min(1000, (opts.watchdogMs ?? 30_000) / 4));
@@ -131,12 +134,18 @@ export class WorkerPool {
 
   /** A worker died: its claimed jobs go back to pending (or end the run past the retry budget), and a new worker takes its place. */
   private async replace(h: Handle): Promise<void> {
+    if (this.fatal !== null) return;
     const cause = h.cause!;
+    const budget = this.opts.maxRetries ?? 3;
+    if (++this.failures[h.index]! > budget) {
+      this.fail(new WorkerError(`worker ${h.index} failed ${this.failures[h.index]} times; last cause: ${cause}`));
+      return;
+    }
     let reposted = false;
     for (let j = 0; j < this.jobs; j++) {
       const at = CTL.HEADER + j * JOB.FIELDS + JOB.STATE;
       if (Atomics.load(this.ctl, at) !== JobState.CLAIMED + h.index) continue;
-      if (++this.retries[j]! > (this.opts.maxRetries ?? 3)) {
+      if (++this.retries[j]! > budget) {
         this.fail(new WorkerError(`a job failed ${this.retries[j]} times; last cause: ${cause}`));
         return;
       }
@@ -150,8 +159,10 @@ export class WorkerPool {
       const fault = this.opts.faults?.[h.index];
       await this.spawn(h.index, fault?.persistent === true ? fault : null);
     } catch (e) {
-      const why = this.handles[h.index]?.cause ?? (e as Error).message;
-      this.fail(new WorkerError(`replacing worker ${h.index} after "${cause}" failed: ${why}`));
+      const next = this.handles[h.index]!;
+      // A replacement that died during init counts as one more failure of this index: its own exit handler runs replace again.
+      if (next !== h && next.exited) return;
+      this.fail(new WorkerError(`replacing worker ${h.index} after "${cause}" failed: ${next.cause ?? (e as Error).message}`));
     } finally {
       this.restarting--;
     }
@@ -251,6 +262,11 @@ export class WorkerPool {
   /** The learning rate workers use in Hogwild mode (a schedule on the main thread sets it). */
   setLr(lr: number): void {
     this.f64[F64.LR] = lr;
+  }
+
+  /** Workers that failed (threw, exited, hung) and were replaced or ended the run. */
+  get failureCount(): number {
+    return this.failures.reduce((a, b) => a + b, 0);
   }
 
   /** Milliseconds each worker index has spent computing jobs, since start. */

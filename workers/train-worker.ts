@@ -48,7 +48,8 @@ class TrainWorker implements WorkerApi {
     } else {
       this.optimizer = buildOptimizer(cfg.optimizer!, this.model.parameters());
     }
-    this.loopDone = this.loop().catch((e: unknown) => {
+    // Jobs start after init's reply is posted, so a job that kills this thread cannot pre-empt the reply.
+    this.loopDone = new Promise<void>((resolve) => setImmediate(resolve)).then(() => this.loop()).catch((e: unknown) => {
       // A failed job ends this worker: thrown outside the promise chain, it reaches the pool as an 'error' event.
       setImmediate(() => {
         throw e;

@@ -1,0 +1,120 @@
+import { createHash } from 'node:crypto';
+import { describe, expect, it } from 'vitest';
+import { type Dataset, loadMnistDigits, subset } from '../../src/data/dataset.js';
+import { shareParameters } from '../../src/nn/param-layout.js';
+import { type ModelSpec, buildModel } from '../../src/nn/spec.js';
+import { type OptimizerSpec, buildOptimizer } from '../../src/optim/spec.js';
+import { fit } from '../../src/train/fit.js';
+import { datasetSource } from '../../pipelines/sources/dataset.js';
+import { type ParallelTrainOptions, trainParallel } from '../../pipelines/train.js';
+import type { BatchSource, SlotWriter } from '../../pipelines/source.js';
+import type { StepTelemetry } from '../../pipelines/types.js';
+
+const mnist = loadMnistDigits();
+const first = (d: Dataset, n: number): Dataset => subset(d, Array.from({ length: n }, (_, i) => i));
+
+const MLP: ModelSpec = {
+  layers: [{ type: 'Linear', inFeatures: 784, outFeatures: 64 }, { type: 'ReLU' }, { type: 'Linear', inFeatures: 64, outFeatures: 10 }],
+};
+// The benchmark's CNN (conv 16 → pool → conv 32 → pool → dense 10).
+const CNN: ModelSpec = {
+  layers: [
+    { type: 'Conv2d', inChannels: 1, outChannels: 16, kernelSize: 3 },
+    { type: 'ReLU' },
+    { type: 'MaxPool2d', kernelSize: 2 },
+    { type: 'Conv2d', inChannels: 16, outChannels: 32, kernelSize: 3 },
+    { type: 'ReLU' },
+    { type: 'MaxPool2d', kernelSize: 2 },
+    { type: 'Flatten' },
+    { type: 'Linear', inFeatures: 800, outFeatures: 10 },
+  ],
+};
+const SGD_M: OptimizerSpec = { type: 'SGD', lr: 0.05, momentum: 0.9 };
+
+function sha256(a: Float32Array | Float64Array): string {
+  return createHash('sha256').update(new Uint8Array(a.buffer, a.byteOffset, a.byteLength)).digest('hex');
+}
+
+/** SHA-256 of the parameters after the single-thread core loop with the same shards. */
+function fitHash(spec: ModelSpec, data: Dataset, batchSize: number, inputShape: number[], shards: number, opt: OptimizerSpec): string {
+  const model = buildModel(spec, 1);
+  const { params } = shareParameters(model);
+  fit(model, data, { optimizer: buildOptimizer(opt, model.parameters()), epochs: 1, batchSize, seed: 3, shards, inputShape });
+  return sha256(params);
+}
+
+async function parallelHash(o: Partial<ParallelTrainOptions> & { data: Dataset; spec: ModelSpec; inputShape: number[] }): Promise<string> {
+  const { data, spec, ...rest } = o;
+  const r = await trainParallel({ model: spec, seed: 1, optimizer: SGD_M, source: datasetSource(data, { seed: 3 }), batchSize: 64, shards: 4, ...rest }).done;
+  return sha256(r.params as Float32Array);
+}
+
+describe('trainParallel, sync mode', () => {
+  it('gives bit-identical MLP parameters after 50 steps for 1, 2 and 4 workers, equal to the core loop', async () => {
+    const data = first(mnist, 64 * 50);
+    const want = fitHash(MLP, data, 64, [784], 4, SGD_M);
+    for (const workers of [1, 2, 4]) {
+      expect(await parallelHash({ data, spec: MLP, inputShape: [784], workers }), `${workers} workers`).toBe(want);
+    }
+  }, 60_000);
+
+  it('gives bit-identical CNN parameters after 50 steps for 1, 2 and 4 workers, equal to the core loop', async () => {
+    const data = first(mnist, 32 * 50);
+    const img = [1, 28, 28];
+    const want = fitHash(CNN, data, 32, img, 4, SGD_M);
+    for (const workers of [1, 2, 4]) {
+      expect(await parallelHash({ data, spec: CNN, inputShape: img, workers, batchSize: 32 }), `${workers} workers`).toBe(want);
+    }
+  }, 120_000);
+
+  it('emits telemetry per step and reads the source only when a batch slot is free', async () => {
+    const data = first(mnist, 64 * 12);
+    const inner = datasetSource(data, { seed: 3 });
+    let filled = 0;
+    let applied = 0;
+    let maxAhead = 0;
+    const source: BatchSource = {
+      name: 'counting',
+      fill(into: SlotWriter, max: number) {
+        const n = inner.fill(into, max);
+        if (n > 0) filled++;
+        maxAhead = Math.max(maxAhead, filled - applied);
+        return n;
+      },
+      applied() {
+        applied++;
+      },
+    };
+    const run = trainParallel({ model: MLP, optimizer: SGD_M, inputShape: [784], source, batchSize: 64, workers: 2, shards: 4, batchSlots: 2 });
+    const seen: StepTelemetry[] = [];
+    run.telemetry$.subscribe((t) => seen.push(t));
+    const r = await run.done;
+    expect(r.steps).toBe(12);
+    expect(applied).toBe(12);
+    expect(maxAhead).toBeLessThanOrEqual(2);
+    expect(seen.map((t) => t.step)).toEqual([...Array(12).keys()]);
+    for (const t of seen) {
+      expect(Number.isFinite(t.loss) && t.gradNorm > 0 && t.samplesPerSecond > 0).toBe(true);
+      expect(t.workerBusyMs).toHaveLength(2);
+      expect(t.queueDepth).toBeGreaterThanOrEqual(0);
+    }
+    expect(seen.at(-1)!.samples).toBe(64 * 12);
+    expect(seen.at(-1)!.loss).toBeLessThan(seen[0]!.loss);
+  }, 60_000);
+});
+
+describe('trainParallel, bad input fails on the main thread before any worker starts', () => {
+  const base = (): ParallelTrainOptions => ({ model: MLP, optimizer: SGD_M, inputShape: [784], source: datasetSource(first(mnist, 64)), batchSize: 64 });
+  it.each([
+    [{ workers: 0 }, 'train.workers must be an integer in [1, 256] (got 0)'],
+    [{ workers: 1000 }, 'train.workers must be an integer in [1, 256] (got 1000)'],
+    [{ batchSize: 3, shards: 4 }, 'train.batchSize 3 is smaller than the 4 micro-shards each batch is cut into'],
+    [{ model: { layers: [{ type: 'Linear', inFeatures: 784, outFeatures: 0 }] } }, 'model.layers[0] (Linear): Linear: outFeatures'],
+    [{ model: { layers: [{ type: 'Dense', units: 3 }] } }, "model.layers[0].type must be one of Linear"],
+    [{ inputShape: [1, 28, 27] }, 'Linear(784, 64): input has shape [1,1,28,27], expected [..., 784]'],
+    [{ loss: 'mseLoss' }, "loss 'mseLoss' takes dense targets"],
+    [{ optimizer: { type: 'SGD', lr: -1 } }, 'lr'],
+  ] as [Partial<ParallelTrainOptions>, string][])('%j', (patch, message) => {
+    expect(() => trainParallel({ ...base(), ...patch } as ParallelTrainOptions)).toThrow(message);
+  });
+});

@@ -1,0 +1,60 @@
+import { createHash } from 'node:crypto';
+import { describe, expect, it } from 'vitest';
+import { loadMnistDigits, subset } from '../../src/data/dataset.js';
+import { shareParameters } from '../../src/nn/param-layout.js';
+import { type ModelSpec, buildModel } from '../../src/nn/spec.js';
+import { type OptimizerSpec, buildOptimizer } from '../../src/optim/spec.js';
+import { fit } from '../../src/train/fit.js';
+import { datasetSource } from '../../pipelines/sources/dataset.js';
+import { trainParallel } from '../../pipelines/train.js';
+import type { FaultPlan } from '../../workers/protocol.js';
+
+const data = subset(loadMnistDigits(), Array.from({ length: 32 * 12 }, (_, i) => i));
+const MLP: ModelSpec = {
+  layers: [{ type: 'Linear', inFeatures: 784, outFeatures: 32 }, { type: 'ReLU' }, { type: 'Linear', inFeatures: 32, outFeatures: 10 }],
+};
+const OPT: OptimizerSpec = { type: 'Adam', lr: 0.01 };
+const sha256 = (a: Float32Array | Float64Array): string => createHash('sha256').update(new Uint8Array(a.buffer, a.byteOffset, a.byteLength)).digest('hex');
+
+function faultFree(): string {
+  const model = buildModel(MLP, 5);
+  const { params } = shareParameters(model);
+  fit(model, data, { optimizer: buildOptimizer(OPT, model.parameters()), epochs: 1, batchSize: 32, seed: 2, shards: 4 });
+  return sha256(params);
+}
+
+function run(faults: Record<number, FaultPlan>, watchdogMs = 30_000, epochs = 1) {
+  return trainParallel({
+    model: MLP, seed: 5, optimizer: OPT, inputShape: [784], source: datasetSource(data, { seed: 2, epochs }),
+    batchSize: 32, workers: 2, shards: 4, faults, watchdogMs,
+  });
+}
+
+describe('WorkerPool faults (2 workers, sync mode)', () => {
+  const want = faultFree();
+
+  it.each(['throw', 'exit', 'hang'] as const)('a worker that %ss mid-step is replaced, its shard redone, the result bit-identical', async (kind) => {
+    const r = await run({ 1: { kind, atJob: 3 } }, kind === 'hang' ? 400 : 30_000).done;
+    expect(r.steps).toBe(12);
+    expect(r.workerFailures).toBe(1);
+    expect(sha256(r.params)).toBe(want);
+  }, 60_000);
+
+  it.each([
+    ['throw', /worker 1 failed 4 times; last cause: worker 1 threw Error: injected fault at job 1/],
+    ['exit', /worker 1 failed 4 times; last cause: worker 1 exited with code 3/],
+  ] as const)('a worker that keeps %sing ends the run within seconds, naming the cause', async (kind, message) => {
+    const t0 = Date.now();
+    const r = run({ 1: { kind, atJob: 1, persistent: true } }, 30_000, 1000);
+    let telemetryError: unknown;
+    r.telemetry$.subscribe({ error: (e) => (telemetryError = e) });
+    await expect(r.done).rejects.toThrow(message);
+    expect(String(telemetryError)).toMatch(message);
+    expect(Date.now() - t0).toBeLessThan(20_000);
+  }, 60_000);
+
+  it('a job that fails on every worker ends the run, naming the cause', async () => {
+    const r = run({ 0: { kind: 'throw', atJob: 1, persistent: true }, 1: { kind: 'throw', atJob: 1, persistent: true } });
+    await expect(r.done).rejects.toThrow(/failed 4 times; last cause: worker [01] threw Error: injected fault at job 1/);
+  }, 60_000);
+});
