@@ -130,7 +130,7 @@ export function trainParallel(opts: ParallelTrainOptions): ParallelTrainRun {
   const { layout, params } = shareParameters(model);
   const mainParams = model.parameters();
   const optimizer: Optimizer | null = c.mode === 'sync' ? buildOptimizer(opts.optimizer, mainParams) : null;
-  if (c.mode === 'hogwild') buildOptimizer(opts.optimizer, []); // check the spec here, not in every worker
+  if (c.mode === 'hogwild') buildOptimizer(opts.optimizer, mainParams); // checks the spec here, not in every worker
 
   const bufSize = model.namedBuffers().reduce((a, [, b]) => a + b.size, 0);
   const buffers = floatBuffer(dtype, bufSize);
@@ -168,6 +168,7 @@ export function trainParallel(opts: ParallelTrainOptions): ParallelTrainRun {
     let started = 0;
     const t0 = performance.now();
     let last: StepTelemetry | undefined;
+    let applied = 0;
     const steps$ = credits$.pipe(
       observeOn(asapScheduler),
       batch(opts.source, slots, opts.batchSize),
@@ -189,6 +190,7 @@ export function trainParallel(opts: ParallelTrainOptions): ParallelTrainRun {
       const finished = lastValueFrom(
         steps$.pipe(
           tap((t) => {
+            applied++;
             last = t;
             telemetry$.next(t);
           }),
@@ -199,7 +201,7 @@ export function trainParallel(opts: ParallelTrainOptions): ParallelTrainRun {
       await finished;
       copyBuffers(model, sharedBuffers, 'in'); // running statistics, as shard 0 left them
       telemetry$.complete();
-      return { model, params, steps: last === undefined ? 0 : last.step + 1, samples: last?.samples ?? 0, seconds: (performance.now() - t0) / 1000, last, workerFailures: pool.failureCount };
+      return { model, params, steps: applied, samples: last?.samples ?? 0, seconds: (performance.now() - t0) / 1000, last, workerFailures: pool.failureCount };
     } catch (e) {
       telemetry$.error(e);
       throw e;

@@ -4,7 +4,7 @@ import { ValueError, checkInt } from '../errors.js';
 import { noGrad } from '../autograd/engine.js';
 import type { Dataset } from '../data/dataset.js';
 import { crossEntropy, nllLoss } from '../loss/index.js';
-import { type LossName, ShardedGradients, positionDropout, shardCount, shardRange, shardStep, takesClassIndices } from './shard.js';
+import { type LossName, ShardZeroBuffers, ShardedGradients, positionDropout, shardCount, shardRange, shardStep, takesClassIndices } from './shard.js';
 import type { Module } from '../nn/module.js';
 import { argmax } from '../ops/reduce.js';
 import { Rng } from '../random.js';
@@ -112,6 +112,7 @@ export function fit(model: Module, train: Dataset, opts: FitOptions): EpochRepor
   const params = model.parameters();
   const size = params.reduce((a, p) => a + p.size, 0);
   const sharded = S === undefined ? null : new ShardedGradients(params, Array.from({ length: S }, () => allocStorage(dtype, size, true, true)));
+  const buffers = sharded === null ? null : new ShardZeroBuffers(model);
   let step = 0;
   const lossName = opts.loss ?? 'crossEntropy';
   if (S !== undefined) {
@@ -138,6 +139,8 @@ export function fit(model: Module, train: Dataset, opts: FitOptions): EpochRepor
             lossSum += r.lossSum;
             correct += r.correct;
           });
+          if (s === 0) buffers!.keep();
+          else buffers!.restore();
         }
         sharded.reduce(k);
         opts.optimizer.step();

@@ -72,6 +72,28 @@ export function shardStep(model: Module, loss: LossName, x: Tensor, y: Targets, 
 }
 
 /**
+ * Non-learned state (BatchNorm running statistics) follows shard 0 alone, as PyTorch's DDP broadcasts
+ * rank 0's buffers: `keep()` after shard 0 records it, `restore()` after every other shard puts it back.
+ */
+export class ShardZeroBuffers {
+  private readonly bufs: Tensor[];
+  private readonly saved: Storage[];
+
+  constructor(model: Module) {
+    this.bufs = model.namedBuffers().map(([, b]) => b);
+    this.saved = this.bufs.map((b) => b.data.slice());
+  }
+
+  keep(): void {
+    for (let i = 0; i < this.bufs.length; i++) this.saved[i]!.set(this.bufs[i]!.data);
+  }
+
+  restore(): void {
+    for (let i = 0; i < this.bufs.length; i++) this.bufs[i]!.data.set(this.saved[i]!);
+  }
+}
+
+/**
  * Per-shard gradient slots for a list of parameters, each slot one flat buffer in parameter order (the
  * ParamLayout order when the list is a module's parameters). `select(s)` points every `.grad` at slot s
  * (zeroed); `reduce(k)` restores the parameters' own gradients and sets them to slot 0 + slot 1 + … +

@@ -67,6 +67,29 @@ describe('trainParallel, sync mode', () => {
     }
   }, 120_000);
 
+  it('keeps BatchNorm running statistics from shard 0 and Dropout masks per shard: 1 and 2 workers equal the core loop', async () => {
+    const spec: ModelSpec = {
+      layers: [
+        { type: 'Linear', inFeatures: 784, outFeatures: 32 },
+        { type: 'BatchNorm1d', numFeatures: 32 },
+        { type: 'ReLU' },
+        { type: 'Dropout', p: 0.3 },
+        { type: 'Linear', inFeatures: 32, outFeatures: 10 },
+      ],
+    };
+    const data = first(mnist, 64 * 10);
+    const model = buildModel(spec, 1);
+    const { params } = shareParameters(model);
+    fit(model, data, { optimizer: buildOptimizer(SGD_M, model.parameters()), epochs: 1, batchSize: 64, seed: 3, shards: 4 });
+    const stats = (m: { stateDict(): Record<string, { data: Float32Array | Float64Array }> }) => Array.from(m.stateDict()['1.running_var']!.data);
+    for (const workers of [1, 2]) {
+      const r = await trainParallel({ model: spec, seed: 1, optimizer: SGD_M, inputShape: [784], source: datasetSource(data, { seed: 3 }), batchSize: 64, shards: 4, workers }).done;
+      expect(sha256(r.params as Float32Array), `${workers} workers`).toBe(sha256(params));
+      expect(stats(r.model)).toEqual(stats(model));
+    }
+    expect(stats(model)).not.toEqual(new Array(32).fill(1));
+  }, 60_000);
+
   it('emits telemetry per step and reads the source only when a batch slot is free', async () => {
     const data = first(mnist, 64 * 12);
     const inner = datasetSource(data, { seed: 3 });
