@@ -23,3 +23,10 @@ export { Embedding, type EmbeddingOptions } from './nn/embedding.js';
 export { addingProblem, type SequenceBatch } from './data/adding.js';
 export { RNN, LSTM, GRU, detachState, type RecurrentOptions, type RNNOptions, type LSTMState, type RecurrentResult } from './nn/recurrent.js';
 export { Conv2d, MaxPool2d, AvgPool2d, AdaptiveAvgPool2d, Flatten, type Conv2dLayerOptions } from './nn/conv.js';
+export { buildModel, checkModelSpec, type ModelSpec, type LayerSpec, type LayerType } from './nn/spec.js';
+export { buildOptimizer, type OptimizerSpec } from './optim/spec.js';
+export {
+  ShardedGradients, ShardZeroBuffers, shardStep, shardRange, shardCount, summedLoss, positionDropout, LOSS_NAMES,
+  type LossName, type Targets, type ShardResult,
+} from './train/shard.js';
+export { FusedDense, fusedUnsupported, type FusedLoss } from './train/fused.js';
