@@ -6,24 +6,25 @@ import { type MnistBatch, mnistBatches } from './data.js';
 import { type BenchSection, type Contender, median, timeInterleaved } from './report.js';
 import { type TfBackend, tf, useBackend } from './tfjs.js';
 
-const BATCH = 128;
+export const MLP_BATCH = 128;
 const SIZES = [784, 256, 128, 10];
 const LR = 0.01;
 
 
 
-function streamgrad(data: MnistBatch[]): Contender {
+/** streamgrad's one-thread contender for this MLP (also the parallel section's baseline). */
+export function mlpStreamgrad(data: MnistBatch[]): Contender {
   manualSeed(1);
   const layers = [];
   for (let i = 0; i + 1 < SIZES.length; i++) {
     layers.push(new Linear(SIZES[i]!, SIZES[i + 1]!));
     if (i + 2 < SIZES.length) layers.push(new ReLU());
   }
-  return streamgradContender(new Sequential(...layers), data, [BATCH, 784], LR);
+  return streamgradContender(new Sequential(...layers), data, [MLP_BATCH, 784], LR);
 }
 
 /** tfjs with the same shapes and PyTorch-style init bounds, in its natural x·W layout (W [in, out]). */
-async function tfjs(backend: TfBackend, data: MnistBatch[]): Promise<Contender & { dispose(): void }> {
+export async function mlpTfjs(backend: TfBackend, data: MnistBatch[]): Promise<Contender & { dispose(): void }> {
   await useBackend(backend);
   const vars: ReturnType<typeof tf.variable>[] = [];
   for (let i = 0; i + 1 < SIZES.length; i++) {
@@ -31,7 +32,7 @@ async function tfjs(backend: TfBackend, data: MnistBatch[]): Promise<Contender &
     vars.push(tf.variable(tf.randomUniform([SIZES[i]!, SIZES[i + 1]!], -bound, bound, 'float32', 1 + i)));
     vars.push(tf.variable(tf.randomUniform([SIZES[i + 1]!], -bound, bound, 'float32', 11 + i)));
   }
-  const xs = data.map((b) => tf.tensor2d(b.x, [BATCH, 784]));
+  const xs = data.map((b) => tf.tensor2d(b.x, [MLP_BATCH, 784]));
   const ys = data.map((b) => tf.oneHot(tf.tensor1d(b.y, 'int32'), 10).toFloat());
   const opt = tf.train.sgd(LR);
   let k = 0;
@@ -59,10 +60,10 @@ async function tfjs(backend: TfBackend, data: MnistBatch[]): Promise<Contender &
 }
 
 export async function benchMlp(opts: { quick: boolean }): Promise<BenchSection> {
-  const data = mnistBatches(16, BATCH);
-  const cpu = await tfjs('tfjs-cpu', data);
-  const wasm = await tfjs('tfjs-wasm', data);
-  const times = await timeInterleaved([streamgrad(data), cpu, wasm], opts.quick ? 1 : 5, () =>
+  const data = mnistBatches(16, MLP_BATCH);
+  const cpu = await mlpTfjs('tfjs-cpu', data);
+  const wasm = await mlpTfjs('tfjs-wasm', data);
+  const times = await timeInterleaved([mlpStreamgrad(data), cpu, wasm], opts.quick ? 1 : 5, () =>
     opts.quick ? { minRuns: 3, minMs: 200 } : { minRuns: 5, minMs: 1500 },
   );
   cpu.dispose();
@@ -75,7 +76,7 @@ export async function benchMlp(opts: { quick: boolean }): Promise<BenchSection> 
     rows: ['streamgrad', 'tfjs-cpu', 'tfjs-wasm'].map((name) => [
       name,
       ms(name),
-      Math.round((BATCH * 1000) / ms(name)),
+      Math.round((MLP_BATCH * 1000) / ms(name)),
       `${(ms(name) / ours).toFixed(2)}×`,
     ]),
     notes: [

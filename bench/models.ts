@@ -11,7 +11,7 @@ import { streamgradContender } from './streamgrad.js';
 
 const LR = 0.01;
 
-interface Batch {
+export interface Batch {
   /** streamgrad's layout (NCHW or [N, T, F]). */
   x: Float32Array;
   /** tfjs's layout (NHWC or [N, T, F]). */
@@ -19,7 +19,7 @@ interface Batch {
   y: Int32Array;
 }
 
-interface Spec {
+export interface Spec {
   name: string;
   batch: number;
   sgShape: number[];
@@ -29,7 +29,7 @@ interface Spec {
   data(count: number): Batch[];
 }
 
-const CNN: Spec = {
+export const CNN: Spec = {
   name: 'CNN 28×28×1: conv3×3·16 + ReLU + maxpool2 → conv3×3·32 + ReLU + maxpool2 → dense 10',
   batch: 64,
   sgShape: [64, 1, 28, 28],
@@ -76,13 +76,13 @@ const LSTM_SPEC: Spec = {
   data: (count) => sequenceBatches(count, 64, 32, 32),
 };
 
-function streamgrad(spec: Spec, data: Batch[]): Contender {
+export function modelStreamgrad(spec: Spec, data: Batch[]): Contender {
   manualSeed(1);
   return streamgradContender(spec.build(), data, spec.sgShape, LR);
 }
 
 /** The same model through tf.layers on one backend (tfjs-wasm has no Conv2DBackpropFilter kernel). */
-async function tfjs(backend: TfBackend, spec: Spec, data: Batch[]): Promise<Contender & { dispose(): void }> {
+export async function modelTfjs(backend: TfBackend, spec: Spec, data: Batch[]): Promise<Contender & { dispose(): void }> {
   await useBackend(backend);
   const model = spec.buildTf();
   model.compile({ optimizer: tf.train.sgd(LR), loss: (labels: tf.Tensor, logits: tf.Tensor) => tf.losses.softmaxCrossEntropy(labels, logits) });
@@ -108,10 +108,10 @@ export async function benchModels(opts: { quick: boolean }): Promise<BenchSectio
   const rounds = opts.quick ? 1 : 3;
   for (const spec of [CNN, LSTM_SPEC]) {
     const data = spec.data(8);
-    const cpu = await tfjs('tfjs-cpu', spec, data);
-    const wasm = await tfjs('tfjs-wasm', spec, data);
+    const cpu = await modelTfjs('tfjs-cpu', spec, data);
+    const wasm = await modelTfjs('tfjs-wasm', spec, data);
     // tfjs-cpu takes ~10 s per CNN step: one run per block is all it gets.
-    const times = await timeInterleaved([streamgrad(spec, data), cpu, wasm], rounds, (c) =>
+    const times = await timeInterleaved([modelStreamgrad(spec, data), cpu, wasm], rounds, (c) =>
       opts.quick || c.name === 'tfjs-cpu' ? { minRuns: 1, minMs: 0 } : { minRuns: 3, minMs: 1500 },
     );
     cpu.dispose();

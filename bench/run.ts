@@ -1,9 +1,11 @@
-// `npm run bench [-- --quick]`: runs every benchmark section, prints each table, writes BENCHMARKS.md.
+// `npm run bench [-- --quick] [-- --only=section]`: runs every benchmark section (or one), prints each table, writes BENCHMARKS.md.
 import { writeFileSync } from 'node:fs';
 import os from 'node:os';
 import { benchMatmul } from './matmul.js';
 import { benchMlp } from './mlp.js';
 import { benchModels } from './models.js';
+import { benchParallel } from './parallel.js';
+import { benchSeed } from './seed.js';
 import { renderMarkdown, renderSection, type BenchSection } from './report.js';
 
 const quick = process.argv.includes('--quick');
@@ -16,17 +18,28 @@ const machine = [
 ].join(' · ');
 
 // One entry per section; each runs when reached, so a long run shows results as it goes.
-const sections: (() => Promise<BenchSection>)[] = [
-  () => benchMatmul({ sizes: quick ? [256, 512] : [256, 512, 1024], quick }),
-  () => benchMlp({ quick }),
-  () => benchModels({ quick }),
-];
+const only = process.argv.find((a) => a.startsWith('--only='))?.slice('--only='.length);
+const sections: Record<string, () => Promise<BenchSection>> = {
+  matmul: () => benchMatmul({ sizes: quick ? [256, 512] : [256, 512, 1024], quick }),
+  mlp: () => benchMlp({ quick }),
+  models: () => benchModels({ quick }),
+  seed: () => benchSeed({ quick }),
+  parallel: () => benchParallel({ quick }),
+};
+if (only !== undefined && !(only in sections)) {
+  console.error(`bench: --only must name one of ${Object.keys(sections).join(', ')} (got '${only}')`);
+  process.exit(2);
+}
 
 const done: BenchSection[] = [];
-for (const run of sections) {
+for (const [name, run] of Object.entries(sections)) {
+  if (only !== undefined && name !== only) continue;
   const section = await run();
   done.push(section);
   console.log('\n' + renderSection(section));
 }
-writeFileSync(new URL('../BENCHMARKS.md', import.meta.url), renderMarkdown(done, command, machine));
-console.log('wrote BENCHMARKS.md');
+// A partial run (--only) prints its section but leaves BENCHMARKS.md whole.
+if (only === undefined) {
+  writeFileSync(new URL('../BENCHMARKS.md', import.meta.url), renderMarkdown(done, command, machine));
+  console.log('wrote BENCHMARKS.md');
+}

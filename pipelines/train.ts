@@ -174,7 +174,7 @@ export function trainParallel(opts: ParallelTrainOptions): ParallelTrainRun {
       batch(opts.source, slots, opts.batchSize),
       tap(() => packed++),
       dispatch(pool, c.mode, () => started++),
-      reduceGradients(sharded, mainParams),
+      reduceGradients(sharded),
       applyUpdate(optimizer, opts.source, (slot) => credits$.next(slot)),
       report(
         {

@@ -125,16 +125,42 @@ export class ShardedGradients {
     for (let i = 0; i < this.params.length; i++) this.params[i]!.grad = v[i]!;
   }
 
-  /** Gives the parameters their own gradients back, holding the in-order sum of slots [0, k). */
-  reduce(k: number): void {
+  /**
+   * Gives the parameters their own gradients back, holding the in-order sum of slots [0, k), and returns
+   * the sum's squared L2 norm (one pass over memory: this runs on the critical path of every step).
+   */
+  reduce(k: number): number {
+    let sq = 0;
     for (let i = 0; i < this.params.length; i++) {
-      const out = this.own[i]!.data;
-      out.set(this.views[0]![i]!.data);
-      for (let s = 1; s < k; s++) {
-        const g = this.views[s]![i]!.data;
-        for (let j = 0; j < out.length; j++) out[j] = out[j]! + g[j]!;
-      }
+      sq += sumSlots(this.own[i]!.data, this.views, i, k);
       this.params[i]!.grad = this.own[i]!;
     }
+    return sq;
   }
+}
+
+/** Elements per block of the slot sum: the partial sums of a block stay in L1 between slot passes. */
+const BLOCK = 2048;
+
+/**
+ * out = views[0][i] + views[1][i] + … + views[k−1][i], added left to right with each partial sum stored
+ * (so rounded to the dtype) as a plain loop per slot would; returns Σ out².
+ */
+function sumSlots(out: Storage, views: Tensor[][], i: number, k: number): number {
+  let sq = 0;
+  for (let j0 = 0; j0 < out.length; j0 += BLOCK) {
+    const j1 = Math.min(out.length, j0 + BLOCK);
+    const first = views[0]![i]!.data;
+    if (k === 1) for (let j = j0; j < j1; j++) out[j] = first[j]!;
+    else {
+      const second = views[1]![i]!.data;
+      for (let j = j0; j < j1; j++) out[j] = first[j]! + second[j]!;
+      for (let s = 2; s < k; s++) {
+        const g = views[s]![i]!.data;
+        for (let j = j0; j < j1; j++) out[j] = out[j]! + g[j]!;
+      }
+    }
+    for (let j = j0; j < j1; j++) sq += out[j]! * out[j]!;
+  }
+  return sq;
 }

