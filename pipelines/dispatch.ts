@@ -3,11 +3,14 @@
 // worker concurrently. Both queues are bounded by the batch slots upstream.
 import { type OperatorFunction, concatMap, mergeMap } from 'rxjs';
 import type { WorkerPool } from '../workers/pool.js';
+import type { StepGate } from './step-gate.js';
 import type { ComputedBatch, PackedBatch } from './types.js';
 
-export function dispatch(pool: WorkerPool, mode: 'sync' | 'hogwild', onStart?: (b: PackedBatch) => void): OperatorFunction<PackedBatch, ComputedBatch> {
+/** `gate` (sync mode): dispatch step k only after update k−1 is applied. */
+export function dispatch(pool: WorkerPool, mode: 'sync' | 'hogwild', gate: StepGate, onStart?: (b: PackedBatch) => void): OperatorFunction<PackedBatch, ComputedBatch> {
   if (mode === 'sync') {
     return concatMap(async (b) => {
+      await gate.reached(b.step);
       onStart?.(b);
       return { ...b, ...(await pool.runShards(b.slot, b.n, b.step)) };
     });

@@ -4,6 +4,7 @@ export { batch } from './batch.js';
 export { dispatch } from './dispatch.js';
 export { reduceGradients } from './reduce-gradients.js';
 export { applyUpdate } from './apply-update.js';
+export { StepGate } from './step-gate.js';
 export { report, formatTelemetry, type ReportContext } from './report.js';
 export type { BatchSource, SlotWriter } from './source.js';
 export type { PackedBatch, ComputedBatch, ReducedBatch, StepTelemetry } from './types.js';

@@ -22,6 +22,7 @@ import { dispatch } from './dispatch.js';
 import { reduceGradients } from './reduce-gradients.js';
 import { report } from './report.js';
 import type { BatchSource } from './source.js';
+import { StepGate } from './step-gate.js';
 import type { StepTelemetry } from './types.js';
 
 export interface ParallelTrainOptions {
@@ -164,6 +165,7 @@ export function trainParallel(opts: ParallelTrainOptions): ParallelTrainRun {
     // Credits: one per free slot. observeOn(asap) so a slot released inside applyUpdate is refilled on a
     // fresh stack, not re-entrantly inside the stage that released it.
     const credits$ = new Subject<number>();
+    const gate = new StepGate();
     let packed = 0;
     let started = 0;
     const t0 = performance.now();
@@ -173,9 +175,9 @@ export function trainParallel(opts: ParallelTrainOptions): ParallelTrainRun {
       observeOn(asapScheduler),
       batch(opts.source, slots, opts.batchSize),
       tap(() => packed++),
-      dispatch(pool, c.mode, () => started++),
+      dispatch(pool, c.mode, gate, () => started++),
       reduceGradients(sharded),
-      applyUpdate(optimizer, opts.source, (slot) => credits$.next(slot)),
+      applyUpdate(optimizer, opts.source, gate, (slot) => credits$.next(slot)),
       report(
         {
           lr: () => (optimizer ?? null)?.paramGroups[0]?.lr ?? opts.optimizer.lr ?? Number.NaN,

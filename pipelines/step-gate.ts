@@ -1,0 +1,23 @@
+// StepGate: sync mode's ordering made explicit. Step k may be dispatched only after the update of step
+// k−1 is applied; the pipeline happens to emit synchronously today, and the gate keeps that an accident.
+
+export class StepGate {
+  private applied = 0;
+  private waiting: { step: number; resolve: () => void }[] = [];
+
+  /** Resolves once steps 0..step−1 have been applied. */
+  reached(step: number): Promise<void> {
+    if (step <= this.applied) return Promise.resolve();
+    return new Promise((resolve) => this.waiting.push({ step, resolve }));
+  }
+
+  /** One more step applied. */
+  advance(): void {
+    this.applied++;
+    this.waiting = this.waiting.filter((w) => {
+      if (w.step > this.applied) return true;
+      w.resolve();
+      return false;
+    });
+  }
+}
