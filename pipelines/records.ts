@@ -1,0 +1,36 @@
+// The contract of record sources (files, stdin, brokers): a reader yields raw records one at a time,
+// only when asked, each with the position it was read at; the pipeline acknowledges records after the
+// update that used them is applied, and checkpoints the reader's position to resume from.
+
+/** One record as read, before mapping: a parsed value (JSON object, CSV row, IDX sample) and where it came from. */
+export interface SourceRecord {
+  /** The parsed record: a plain object of fields (JSON Lines, CSV with header, broker JSON payload, IDX sample). */
+  value: unknown;
+  /** 1-based ordinal of the record in this reader (and so in messages: "record 1042: ..."). */
+  index: number;
+  /** Size as read, in bytes (the oversized-record cap applies to it). */
+  bytes: number;
+  /**
+   * Where the source stands after this record: a JSON-serialisable value that the reader's `from` option
+   * accepts to continue with the next record (a file offset, a stream sequence, a Redis id).
+   */
+  position: ReaderPosition;
+  /** Reader-specific handle needed to acknowledge this record (a JetStream message, a Redis id, an MQTT packet). */
+  ackHandle?: unknown;
+}
+
+/** A reader's position: plain JSON, stored in checkpoint manifests. */
+export type ReaderPosition = string | number | { [key: string]: string | number | null };
+
+export interface RecordReader {
+  /** Named in every message: "csv file 'data/train.csv'", "NATS stream 'events' consumer 'trainer'". */
+  readonly name: string;
+  /**
+   * The next record, or null when a finite source is exhausted. Reads nothing until called: the
+   * pipeline calls it only when a batch slot is free, which is how backpressure reaches the source.
+   */
+  next(): Promise<SourceRecord | null>;
+  /** Acknowledges records whose update has been applied (a no-op for files). */
+  ack(records: readonly SourceRecord[]): Promise<void>;
+  close(): Promise<void>;
+}
