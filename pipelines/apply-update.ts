@@ -1,19 +1,32 @@
 // applyUpdate: the optimizer step on the shared parameters (sync mode; only this stage writes them),
-// then the batch's slot goes back as a credit and its samples are acknowledged to the source.
+// then the source hears that the batch is applied (acks), a checkpoint snapshot is taken if one is
+// due, and the batch's slot goes back as a credit.
 import { type OperatorFunction, concatMap } from 'rxjs';
 import type { Stepper } from '../src/train/fit.js';
 import type { BatchSource } from './source.js';
 import type { StepGate } from './step-gate.js';
 import type { ReducedBatch } from './types.js';
 
-/** `optimizer` null: Hogwild, whose workers updated the parameters themselves. */
-export function applyUpdate(optimizer: Stepper | null, source: BatchSource, gate: StepGate, release: (slot: number) => void): OperatorFunction<ReducedBatch, ReducedBatch> {
+export interface ApplyUpdateOptions<S> {
+  /** null in Hogwild mode, whose workers updated the parameters themselves. */
+  optimizer: Stepper | null;
+  source: BatchSource;
+  gate: StepGate;
+  release: (slot: number) => void;
+  /** A checkpoint's copy of the state, when one is due after this batch. */
+  snapshot?: (b: ReducedBatch) => S | null;
+}
+
+export function applyUpdate<S>(o: ApplyUpdateOptions<S>): OperatorFunction<ReducedBatch, ReducedBatch & { snapshot: S | null }> {
   return concatMap(async (b) => {
-    optimizer?.step();
-    gate.advance();
-    // Workers read parameters only inside a step, and the gate holds the next sync step until here: no race.
-    release(b.slot);
-    await source.applied?.(b.step);
-    return b;
+    o.optimizer?.step();
+    // The source updates its position synchronously; the acknowledgement itself may take a round trip.
+    const acked = o.source.applied?.(b.fill);
+    // Taken before the gate opens: in sync mode nothing else writes parameters or buffers until then.
+    const snapshot = o.snapshot?.(b) ?? null;
+    o.gate.advance();
+    o.release(b.slot);
+    await acked;
+    return { ...b, snapshot };
   });
 }

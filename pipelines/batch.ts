@@ -5,24 +5,30 @@ import type { BatchSlots } from '../workers/slots.js';
 import type { BatchSource } from './source.js';
 import type { PackedBatch } from './types.js';
 
-export function batch(source: BatchSource, slots: BatchSlots, batchSize: number): OperatorFunction<number, PackedBatch> {
+export interface BatchOptions {
+  /** Number of the first batch's step (a resumed run continues the count). */
+  firstStep?: number;
+  /** Asked before each fill with its number: true ends the stream as if the source were exhausted (stop, step limit). */
+  stop?: (fill: number) => boolean;
+}
+
+export function batch(source: BatchSource, slots: BatchSlots, batchSize: number, opts: BatchOptions = {}): OperatorFunction<number, PackedBatch> {
   return (credits$: Observable<number>) =>
     defer(() => {
-      let step = 0;
+      let fill = 0;
       let ended = false;
       return credits$.pipe(
         // concatMap: one fill at a time, in credit order. Its queue holds credits only, at most one per slot.
         concatMap(async (slot): Promise<PackedBatch | null> => {
-          if (ended) return null;
-          const epoch = source.epoch;
+          if (ended || opts.stop?.(fill) === true) return null;
           const into = { x: slots.x(slot), y: slots.y(slot), sampleSize: slots.sampleSize, targetSize: slots.targetSize };
           const n = await source.fill(into, batchSize);
           if (n === 0) {
             ended = true;
             return null;
           }
-          // An epoch's tail starts the next fill in the new epoch; this batch belongs to the one it was read in.
-          return { slot, n, step: step++, epoch: source.epoch === epoch ? epoch : source.epoch };
+          // A fill that crosses an epoch's end starts the new epoch, so the epoch is read after it.
+          return { slot, n, fill, step: (opts.firstStep ?? 0) + fill++, epoch: source.epoch };
         }),
         takeWhile((b): b is PackedBatch => b !== null),
       );

@@ -1,6 +1,7 @@
 // The contract every source meets: it is pulled, never pushed. The batch stage asks for at most one
 // batch of samples when a slot is free (a credit), so nothing is read ahead of free memory.
 import type { Storage } from '../src/tensor/tensor.js';
+import type { ReaderPosition } from './records.js';
 
 /** Rows of one batch slot that a source writes samples into. */
 export interface SlotWriter {
@@ -22,7 +23,13 @@ export interface BatchSource {
    * `max` ends a batch early (an epoch's tail); 0 means the source is exhausted.
    */
   fill(into: SlotWriter, max: number): number | Promise<number>;
-  /** The update that used the samples of batch `step` has been applied: acknowledge them upstream. */
+  /**
+   * The update that used the samples of batch `step` (0-based, in fill order, counted by this source's
+   * fills) has been applied: acknowledge them upstream. `position()` must reflect it as soon as this
+   * returns or reaches its first await (a checkpoint reads it right after the call starts).
+   */
   applied?(step: number): void | Promise<void>;
+  /** Where to resume after every applied batch (what a checkpoint stores), as plain JSON. */
+  position?(): ReaderPosition | null;
   close?(): void | Promise<void>;
 }

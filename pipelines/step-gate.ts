@@ -2,8 +2,13 @@
 // k−1 is applied; the pipeline happens to emit synchronously today, and the gate keeps that an accident.
 
 export class StepGate {
-  private applied = 0;
+  /** Steps applied so far: a resumed run starts at its checkpoint's step. */
+  private applied: number;
   private waiting: { step: number; resolve: () => void }[] = [];
+
+  constructor(firstStep = 0) {
+    this.applied = firstStep;
+  }
 
   /** Resolves once steps 0..step−1 have been applied. */
   reached(step: number): Promise<void> {

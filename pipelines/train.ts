@@ -55,6 +55,10 @@ export interface ParallelTrainOptions {
   maxRetries?: number;
   /** Test hook: faults staged by worker index. */
   faults?: Record<number, FaultPlan>;
+  /** Stops the run cleanly: no new batch is read, the batches in flight are applied, `done` resolves. */
+  signal?: AbortSignal;
+  /** Most steps this run applies (then it stops as if the source ended). */
+  maxSteps?: number;
 }
 
 export interface ParallelTrainResult {
@@ -124,6 +128,8 @@ function dryRun(model: Module, loss: LossName, inputShape: number[], targetShape
 /** Starts a data-parallel training run; subscribe to `telemetry$` or await `done`. */
 export function trainParallel(opts: ParallelTrainOptions): ParallelTrainRun {
   const c = check(opts);
+  const firstStep = 0;
+  const maxSteps = opts.maxSteps === undefined ? Infinity : checkInt('train', 'maxSteps', opts.maxSteps, 1);
   const model = buildModel(opts.model, opts.seed ?? 0);
   if (opts.init !== undefined) model.loadStateDict(opts.init.stateDict());
   dryRun(model, c.loss, opts.inputShape, opts.targetShape);
@@ -165,7 +171,7 @@ export function trainParallel(opts: ParallelTrainOptions): ParallelTrainRun {
     // Credits: one per free slot. observeOn(asap) so a slot released inside applyUpdate is refilled on a
     // fresh stack, not re-entrantly inside the stage that released it.
     const credits$ = new Subject<number>();
-    const gate = new StepGate();
+    const gate = new StepGate(firstStep);
     let packed = 0;
     let started = 0;
     const t0 = performance.now();
@@ -173,11 +179,11 @@ export function trainParallel(opts: ParallelTrainOptions): ParallelTrainRun {
     let applied = 0;
     const steps$ = credits$.pipe(
       observeOn(asapScheduler),
-      batch(opts.source, slots, opts.batchSize),
+      batch(opts.source, slots, opts.batchSize, { firstStep, stop: (fill) => opts.signal?.aborted === true || fill >= maxSteps }),
       tap(() => packed++),
       dispatch(pool, c.mode, gate, () => started++),
       reduceGradients(sharded),
-      applyUpdate(optimizer, opts.source, gate, (slot) => credits$.next(slot)),
+      applyUpdate({ optimizer, source: opts.source, gate, release: (slot) => credits$.next(slot) }),
       report(
         {
           lr: () => (optimizer ?? null)?.paramGroups[0]?.lr ?? opts.optimizer.lr ?? Number.NaN,

@@ -5,8 +5,10 @@ export interface PackedBatch {
   slot: number;
   /** Samples in the batch. */
   n: number;
-  /** 0-based step number, in source order. */
+  /** Step number, in source order (a resumed run continues its checkpoint's count). */
   step: number;
+  /** 0-based fill number of this run: what the source counts batches by. */
+  fill: number;
   epoch: number | undefined;
 }
 

@@ -1,9 +1,18 @@
 // An in-memory dataset as a source: epochs of (optionally shuffled) rows, cut into batches exactly as
-// the core's single-thread loop cuts them, so a pipeline run and `fit` see the same batches.
-import { ValueError, checkInt } from '../../src/errors.js';
+// the core's single-thread loop cuts them, so a pipeline run and `fit` see the same batches; it can
+// resume from a checkpointed position with the same order it would have had.
+import { ValueError, checkInt, fmtValue } from '../../src/errors.js';
 import type { Dataset } from '../../src/data/dataset.js';
 import { Rng } from '../../src/random.js';
+import type { ReaderPosition } from '../records.js';
 import type { BatchSource, SlotWriter } from '../source.js';
+
+export interface DatasetPosition {
+  /** 1-based epoch of the next sample. */
+  epoch: number;
+  /** Samples of that epoch already consumed. */
+  offset: number;
+}
 
 export interface DatasetSourceOptions {
   epochs?: number;
@@ -11,6 +20,8 @@ export interface DatasetSourceOptions {
   shuffle?: boolean;
   /** Seed of the shuffling order: the same stream fit uses (default 0). */
   seed?: number;
+  /** Continue after this position (from a checkpoint): the order is replayed from the seed. */
+  from?: DatasetPosition;
 }
 
 export class DatasetSource implements BatchSource {
@@ -21,6 +32,12 @@ export class DatasetSource implements BatchSource {
   private readonly epochs: number;
   private readonly shuffle: boolean;
   private pos = 0;
+  /** Position after each filled batch, by fill number, until that batch is applied. */
+  private readonly after = new Map<number, DatasetPosition>();
+  private fills = 0;
+  private appliedThrough = -1;
+  private readonly appliedOutOfOrder = new Set<number>();
+  private appliedAt: DatasetPosition;
 
   constructor(
     private readonly data: Dataset,
@@ -33,6 +50,17 @@ export class DatasetSource implements BatchSource {
     this.order = new Int32Array(data.n);
     for (let i = 0; i < data.n; i++) this.order[i] = i;
     if (this.shuffle) this.rng.shuffle(this.order);
+    const from = opts.from;
+    if (from !== undefined) {
+      if (!Number.isInteger(from.epoch) || from.epoch < 1 || from.epoch > this.epochs || !Number.isInteger(from.offset) || from.offset < 0 || from.offset > data.n) {
+        throw new ValueError(`${this.name}: cannot resume from ${fmtValue(from)}: expected epoch in [1, ${this.epochs}] and offset in [0, ${data.n}]`);
+      }
+      // Replaying the shuffles of the earlier epochs puts the order and the generator where they were.
+      for (let e = 1; e < from.epoch; e++) if (this.shuffle) this.rng.shuffle(this.order);
+      this.epoch = from.epoch;
+      this.pos = from.offset;
+    }
+    this.appliedAt = { epoch: this.epoch, offset: this.pos };
   }
 
   fill(into: SlotWriter, max: number): number {
@@ -57,7 +85,23 @@ export class DatasetSource implements BatchSource {
       into.y[i] = d.y[r]!;
     }
     this.pos += m;
+    this.after.set(this.fills++, { epoch: this.epoch, offset: this.pos });
     return m;
+  }
+
+  /** Batches are numbered by fill; Hogwild may apply them out of order, so the position follows the applied prefix. */
+  applied(step: number): void {
+    this.appliedOutOfOrder.add(step);
+    while (this.appliedOutOfOrder.has(this.appliedThrough + 1)) {
+      this.appliedThrough++;
+      this.appliedOutOfOrder.delete(this.appliedThrough);
+      this.appliedAt = this.after.get(this.appliedThrough)!;
+      this.after.delete(this.appliedThrough);
+    }
+  }
+
+  position(): ReaderPosition {
+    return { ...this.appliedAt };
   }
 }
 
