@@ -11,7 +11,7 @@ import type { Optimizer } from '../src/optim/optimizer.js';
 import { type OptimizerSpec, buildOptimizer } from '../src/optim/spec.js';
 import { numel } from '../src/tensor/shape.js';
 import { type Storage, Tensor, allocStorage } from '../src/tensor/tensor.js';
-import { type LossName, LOSS_NAMES, ShardedGradients, summedLoss, takesClassIndices } from '../src/train/shard.js';
+import { type LossName, LOSS_NAMES, ShardCarry, ShardedGradients, statefulLayers, summedLoss, takesClassIndices } from '../src/train/shard.js';
 import type { FaultPlan } from '../workers/protocol.js';
 import { WorkerPool, checkWorkers } from '../workers/pool.js';
 import { copyBuffers } from '../workers/shared.js';
@@ -143,6 +143,12 @@ export function trainParallel(opts: ParallelTrainOptions): ParallelTrainRun {
   const buffers = floatBuffer(dtype, bufSize);
   const sharedBuffers = floatView(dtype, buffers, 0, bufSize);
   copyBuffers(model, sharedBuffers, 'out');
+  if (c.mode === 'hogwild' && statefulLayers(model).length > 0) {
+    throw new ValueError("train.mode: stateful recurrent layers carry each micro-shard's state from one step to the next, which needs sync mode (got 'hogwild')");
+  }
+  const carrySizes = ShardCarry.sizes(model, c.shards, Math.ceil(opts.batchSize / c.shards));
+  const carry = floatBuffer(dtype, carrySizes.elements);
+  const carryRows = new SharedArrayBuffer(carrySizes.counters * 4);
   const targetSize = opts.targetShape === undefined ? 0 : numel(opts.targetShape);
   const slots = new BatchSlots(c.batchSlots, opts.batchSize, numel(opts.inputShape), targetSize, dtype);
 
@@ -162,7 +168,7 @@ export function trainParallel(opts: ParallelTrainOptions): ParallelTrainRun {
       batchSlots: c.batchSlots,
       shards: c.shards,
       paramSize: layout.size,
-      regions: { params: params.buffer as SharedArrayBuffer, buffers, batchX: slots.xBuffer, batchY: slots.yBuffer },
+      regions: { params: params.buffer as SharedArrayBuffer, buffers, batchX: slots.xBuffer, batchY: slots.yBuffer, carry, carryRows },
       watchdogMs: opts.watchdogMs,
       maxRetries: opts.maxRetries,
       faults: opts.faults,

@@ -72,6 +72,9 @@ export interface SharedRegions {
   buffers: SharedArrayBuffer;
   batchX: SharedArrayBuffer;
   batchY: SharedArrayBuffer;
+  /** Truncated-BPTT state of stateful recurrent layers, one region per micro-shard (ShardCarry), and its row counters (Int32). */
+  carry: SharedArrayBuffer;
+  carryRows: SharedArrayBuffer;
 }
 
 /** What `init` gives a worker: everything it needs to rebuild the model over the shared memory. */

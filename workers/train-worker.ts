@@ -10,7 +10,7 @@ import { buildOptimizer } from '../src/optim/spec.js';
 import type { Optimizer } from '../src/optim/optimizer.js';
 import { Arena } from '../src/tensor/arena.js';
 import { type Storage, Tensor } from '../src/tensor/tensor.js';
-import { ShardedGradients, positionDropout, shardStep } from '../src/train/shard.js';
+import { ShardCarry, ShardedGradients, positionDropout, shardStep, statefulLayers } from '../src/train/shard.js';
 import { CTL, F64, JOB, JobState, type WorkerApi, type WorkerInit, f64Layout } from './protocol.js';
 import { BatchSlots, floatView } from './slots.js';
 import { copyBuffers, gradSlots } from './shared.js';
@@ -23,6 +23,7 @@ class TrainWorker implements WorkerApi {
   private lay!: ReturnType<typeof f64Layout>;
   private slots!: BatchSlots;
   private sharded: ShardedGradients | null = null;
+  private carry: ShardCarry | null = null;
   private optimizer: Optimizer | null = null;
   private sharedBuffers!: Storage;
   private readonly arena = new Arena(1 << 22);
@@ -43,6 +44,11 @@ class TrainWorker implements WorkerApi {
     const bufSize = this.model.namedBuffers().reduce((a, [, b]) => a + b.size, 0);
     this.sharedBuffers = floatView(cfg.dtype, r.buffers, 0, bufSize);
     copyBuffers(this.model, this.sharedBuffers, 'in');
+    if (statefulLayers(this.model).length > 0) {
+      const maxRows = Math.ceil(cfg.batchSize / cfg.shards);
+      const { elements } = ShardCarry.sizes(this.model, cfg.shards, maxRows);
+      this.carry = new ShardCarry(this.model, cfg.shards, maxRows, { data: floatView(cfg.dtype, r.carry, 0, elements), rows: new Int32Array(r.carryRows) });
+    }
     if (cfg.mode === 'sync') {
       this.sharded = new ShardedGradients(this.model.parameters(), gradSlots(r.grads, cfg.dtype, layout.size, cfg.shards));
     } else {
@@ -111,6 +117,7 @@ class TrainWorker implements WorkerApi {
     positionDropout(model, ctl[base + JOB.DRAW]!);
     const { slots } = this;
     const m = to - from;
+    this.carry?.enter(shard, m);
     this.arena.step(() => {
       const x = new Tensor(slots.x(slot).subarray(from * slots.sampleSize, to * slots.sampleSize), [m, ...cfg.inputShape]);
       const yAll = slots.y(slot);
@@ -119,6 +126,7 @@ class TrainWorker implements WorkerApi {
       this.f64[this.lay.loss + j] = r.lossSum;
       ctl[base + JOB.CORRECT] = r.correct;
     });
+    this.carry?.leave(shard, m);
     if (this.optimizer !== null) {
       const lr = this.f64[F64.LR]!;
       for (const g of this.optimizer.paramGroups) g.lr = lr;

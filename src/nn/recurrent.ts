@@ -31,6 +31,12 @@ export interface RecurrentOptions extends LayerOptions {
   batchFirst?: boolean;
   /** forward() returns only the top layer's last step [N, H] instead of all steps (default false). */
   returnLast?: boolean;
+  /**
+   * forward() starts from the final state of the previous forward (detached: truncated BPTT over a
+   * stream whose row i continues row i of the previous batch), or from zeros when the batch size changed
+   * or after resetState() (default false, as PyTorch, whose modules keep no state).
+   */
+  stateful?: boolean;
 }
 
 export interface RNNOptions extends RecurrentOptions {
@@ -88,6 +94,9 @@ abstract class RecurrentBase<S extends Tensor | LSTMState> extends Module {
   readonly bias: boolean;
   readonly batchFirst: boolean;
   readonly returnLast: boolean;
+  readonly stateful: boolean;
+  /** The detached final state of the last forward, when stateful. */
+  private carried: S | null = null;
   /** Whether the cell adds b_ih + b_hh as one bias (not GRU: its b_hn sits inside r ⊙ (…)). */
   protected readonly foldsBias: boolean = true;
 
@@ -105,6 +114,7 @@ abstract class RecurrentBase<S extends Tensor | LSTMState> extends Module {
     this.bias = flag(kind, 'bias', opts.bias, true);
     this.batchFirst = flag(kind, 'batchFirst', opts.batchFirst, false);
     this.returnLast = flag(kind, 'returnLast', opts.returnLast, false);
+    this.stateful = flag(kind, 'stateful', opts.stateful, false);
     const dtype = checkDType(kind, opts.dtype ?? 'f32');
     // PyTorch draws every parameter from U(−1/√H, 1/√H), in this (state_dict) order.
     const bound = 1 / Math.sqrt(hiddenSize);
@@ -131,8 +141,31 @@ abstract class RecurrentBase<S extends Tensor | LSTMState> extends Module {
 
   /** All steps, or the last step with returnLast: fits Sequential. */
   forward(x: Tensor): Tensor {
-    const { output, last } = this.unroll(x, undefined, !this.returnLast);
+    if (!this.stateful) {
+      const { output, last } = this.unroll(x, undefined, !this.returnLast);
+      return this.returnLast ? last : output!;
+    }
+    const N = x.shape[this.batchFirst ? 0 : 1]!;
+    const c = this.carried;
+    const h0 = c !== null && (c instanceof Tensor ? c : c.h).shape[1] === N ? c : undefined;
+    const { output, last, states } = this.unroll(x, h0, !this.returnLast);
+    this.carried = detachState(this.finalState(states, N));
     return this.returnLast ? last : output!;
+  }
+
+  /** The state the next forward starts from (stateful layers), or null for zeros. */
+  get carriedState(): S | null {
+    return this.carried;
+  }
+
+  /** Sets the state the next forward starts from (null: zeros); a worker restores a stream's state this way. */
+  set carriedState(s: S | null) {
+    this.carried = s;
+  }
+
+  /** The next forward starts from zeros (a new stream). */
+  resetState(): void {
+    this.carried = null;
   }
 
   /**

@@ -30,7 +30,7 @@ export type LayerSpec =
   | { type: 'BatchNorm1d' | 'BatchNorm2d'; numFeatures: number; eps?: number; momentum?: number | null; affine?: boolean }
   | { type: 'LayerNorm'; normalizedShape: number | number[]; eps?: number; elementwiseAffine?: boolean }
   | { type: 'Embedding'; numEmbeddings: number; embeddingDim: number; paddingIdx?: number }
-  | { type: 'RNN' | 'LSTM' | 'GRU'; inputSize: number; hiddenSize: number; numLayers?: number; bias?: boolean; batchFirst?: boolean; returnLast?: boolean };
+  | { type: 'RNN' | 'LSTM' | 'GRU'; inputSize: number; hiddenSize: number; numLayers?: number; bias?: boolean; batchFirst?: boolean; returnLast?: boolean; stateful?: boolean };
 
 export type LayerType = LayerSpec['type'];
 
@@ -58,9 +58,9 @@ const KEYS: Record<LayerType, { required: string[]; optional: string[] }> = {
   BatchNorm2d: { required: ['numFeatures'], optional: ['eps', 'momentum', 'affine'] },
   LayerNorm: { required: ['normalizedShape'], optional: ['eps', 'elementwiseAffine'] },
   Embedding: { required: ['numEmbeddings', 'embeddingDim'], optional: ['paddingIdx'] },
-  RNN: { required: ['inputSize', 'hiddenSize'], optional: ['numLayers', 'bias', 'batchFirst', 'returnLast'] },
-  LSTM: { required: ['inputSize', 'hiddenSize'], optional: ['numLayers', 'bias', 'batchFirst', 'returnLast'] },
-  GRU: { required: ['inputSize', 'hiddenSize'], optional: ['numLayers', 'bias', 'batchFirst', 'returnLast'] },
+  RNN: { required: ['inputSize', 'hiddenSize'], optional: ['numLayers', 'bias', 'batchFirst', 'returnLast', 'stateful'] },
+  LSTM: { required: ['inputSize', 'hiddenSize'], optional: ['numLayers', 'bias', 'batchFirst', 'returnLast', 'stateful'] },
+  GRU: { required: ['inputSize', 'hiddenSize'], optional: ['numLayers', 'bias', 'batchFirst', 'returnLast', 'stateful'] },
 };
 
 function checkLayerShape(where: string, l: unknown): LayerSpec {
@@ -116,11 +116,11 @@ function makeLayer(l: LayerSpec, dtype: DType, rng: Rng, index: number): Module 
     case 'Embedding':
       return new Embedding(l.numEmbeddings, l.embeddingDim, { ...o, paddingIdx: l.paddingIdx });
     case 'RNN':
-      return new RNN(l.inputSize, l.hiddenSize, { ...o, numLayers: l.numLayers, bias: l.bias, batchFirst: l.batchFirst, returnLast: l.returnLast });
+      return new RNN(l.inputSize, l.hiddenSize, { ...o, numLayers: l.numLayers, bias: l.bias, batchFirst: l.batchFirst, returnLast: l.returnLast, stateful: l.stateful });
     case 'LSTM':
-      return new LSTM(l.inputSize, l.hiddenSize, { ...o, numLayers: l.numLayers, bias: l.bias, batchFirst: l.batchFirst, returnLast: l.returnLast });
+      return new LSTM(l.inputSize, l.hiddenSize, { ...o, numLayers: l.numLayers, bias: l.bias, batchFirst: l.batchFirst, returnLast: l.returnLast, stateful: l.stateful });
     case 'GRU':
-      return new GRU(l.inputSize, l.hiddenSize, { ...o, numLayers: l.numLayers, bias: l.bias, batchFirst: l.batchFirst, returnLast: l.returnLast });
+      return new GRU(l.inputSize, l.hiddenSize, { ...o, numLayers: l.numLayers, bias: l.bias, batchFirst: l.batchFirst, returnLast: l.returnLast, stateful: l.stateful });
   }
 }
 

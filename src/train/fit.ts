@@ -4,7 +4,7 @@ import { ValueError, checkInt } from '../errors.js';
 import { noGrad } from '../autograd/engine.js';
 import type { Dataset } from '../data/dataset.js';
 import { crossEntropy, nllLoss } from '../loss/index.js';
-import { type LossName, ShardZeroBuffers, ShardedGradients, positionDropout, shardCount, shardRange, shardStep, takesClassIndices } from './shard.js';
+import { type LossName, ShardCarry, ShardZeroBuffers, ShardedGradients, statefulLayers, positionDropout, shardCount, shardRange, shardStep, takesClassIndices } from './shard.js';
 import type { Module } from '../nn/module.js';
 import { argmax } from '../ops/reduce.js';
 import { Rng } from '../random.js';
@@ -113,6 +113,7 @@ export function fit(model: Module, train: Dataset, opts: FitOptions): EpochRepor
   const size = params.reduce((a, p) => a + p.size, 0);
   const sharded = S === undefined ? null : new ShardedGradients(params, Array.from({ length: S }, () => allocStorage(dtype, size, true, true)));
   const buffers = sharded === null ? null : new ShardZeroBuffers(model);
+  const carry = sharded === null || statefulLayers(model).length === 0 ? null : new ShardCarry(model, S!, Math.ceil(opts.batchSize / S!));
   let step = 0;
   const lossName = opts.loss ?? 'crossEntropy';
   if (S !== undefined) {
@@ -133,12 +134,14 @@ export function fit(model: Module, train: Dataset, opts: FitOptions): EpochRepor
           const [a, b] = shardRange(to - from, k, s);
           sharded.select(s);
           positionDropout(model, step * S! + s);
+          carry?.enter(s, b - a);
           arena.step(() => {
             const { x, y } = makeBatch(train, order, from + a, from + b, inputShape);
             const r = shardStep(model, lossName as LossName, x, y, to - from);
             lossSum += r.lossSum;
             correct += r.correct;
           });
+          carry?.leave(s, b - a);
           if (s === 0) buffers!.keep();
           else buffers!.restore();
         }

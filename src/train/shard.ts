@@ -5,6 +5,7 @@ import { ValueError } from '../errors.js';
 import { binaryCrossEntropyWithLogits, crossEntropy, mseLoss, nllLoss } from '../loss/index.js';
 import type { Module } from '../nn/module.js';
 import { Dropout } from '../nn/dropout.js';
+import { GRU, LSTM, RNN } from '../nn/recurrent.js';
 import { mul } from '../ops/elementwise.js';
 import { argmax } from '../ops/reduce.js';
 import { type Storage, Tensor, allocStorage } from '../tensor/tensor.js';
@@ -70,6 +71,92 @@ export function shardStep(model: Module, loss: LossName, x: Tensor, y: Targets, 
   }
   return { lossSum: total.item(), correct };
 }
+
+type Recurrent = RNN | LSTM | GRU;
+
+/** The stateful recurrent layers of a model, in module order. */
+export function statefulLayers(model: Module): Recurrent[] {
+  const out: Recurrent[] = [];
+  const walk = (m: Module): void => {
+    if ((m instanceof RNN || m instanceof LSTM || m instanceof GRU) && m.stateful) out.push(m);
+    for (const [, c] of m.namedChildren()) walk(c);
+  };
+  walk(model);
+  return out;
+}
+
+/**
+ * Truncated-BPTT state per micro-shard: shard s of step t+1 continues the rows of shard s of step t,
+ * whichever thread ran it. Each shard has a region holding every stateful layer's [numLayers, rows, H]
+ * state (h, and c for an LSTM) and the row count it was saved at; a shard of another size starts from
+ * zeros. The regions can live in shared memory (workers) or in the caller's (fit).
+ */
+export class ShardCarry {
+  readonly layers: Recurrent[];
+  /** Elements of one shard's region. */
+  readonly perShard: number;
+  private readonly offsets: number[];
+  private readonly data: Storage;
+  private readonly rows: Int32Array;
+
+  constructor(
+    model: Module,
+    readonly shards: number,
+    readonly maxRows: number,
+    buffers?: { data: Storage; rows: Int32Array },
+  ) {
+    this.layers = statefulLayers(model);
+    this.offsets = [];
+    let off = 0;
+    for (const l of this.layers) {
+      this.offsets.push(off);
+      off += parts(l) * l.numLayers * maxRows * l.hiddenSize;
+    }
+    this.perShard = off;
+    const dtype = model.parameters()[0]?.dtype ?? 'f32';
+    this.data = buffers?.data ?? allocStorage(dtype, Math.max(1, shards * off), true, true);
+    this.rows = buffers?.rows ?? new Int32Array(Math.max(1, shards * this.layers.length));
+  }
+
+  /** Elements and row counters a shared region needs for this model. */
+  static sizes(model: Module, shards: number, maxRows: number): { elements: number; counters: number } {
+    const c = new ShardCarry(model, 0, maxRows);
+    return { elements: Math.max(1, shards * c.perShard), counters: Math.max(1, shards * c.layers.length) };
+  }
+
+  /** Before shard s (of `rows` rows) runs: each layer starts from the state its last run of shard s left. */
+  enter(s: number, rows: number): void {
+    this.layers.forEach((l, i) => {
+      if (this.rows[s * this.layers.length + i] !== rows) {
+        l.resetState();
+        return;
+      }
+      const shape = [l.numLayers, rows, l.hiddenSize];
+      const len = l.numLayers * rows * l.hiddenSize;
+      const base = s * this.perShard + this.offsets[i]!;
+      const stride = l.numLayers * this.maxRows * l.hiddenSize;
+      // Views, not copies: forward only reads the initial state, and replaces carriedState with a fresh one.
+      const at = (p: number): Tensor => new Tensor(this.data.subarray(base + p * stride, base + p * stride + len), shape);
+      l.carriedState = l instanceof LSTM ? { h: at(0), c: at(1) } : at(0);
+    });
+  }
+
+  /** After shard s ran: its layers' final states go to shard s's region. */
+  leave(s: number, rows: number): void {
+    this.layers.forEach((l, i) => {
+      const st = l.carriedState;
+      if (st === null) return;
+      const len = l.numLayers * rows * l.hiddenSize;
+      const base = s * this.perShard + this.offsets[i]!;
+      const stride = l.numLayers * this.maxRows * l.hiddenSize;
+      const ts = st instanceof Tensor ? [st] : [st.h, st.c];
+      ts.forEach((t, p) => this.data.set(t.data.subarray(0, len), base + p * stride));
+      this.rows[s * this.layers.length + i] = rows;
+    });
+  }
+}
+
+const parts = (l: Recurrent): number => (l instanceof LSTM ? 2 : 1);
 
 /**
  * Non-learned state (BatchNorm running statistics) follows shard 0 alone, as PyTorch's DDP broadcasts

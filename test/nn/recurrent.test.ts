@@ -1,7 +1,7 @@
 // Tests of src/nn/recurrent.ts: state-dict names, shapes and order equal PyTorch's; a 2-step LSTM against a
 // hand derivation (values and gradients); gradCheck properties for RNN, LSTM and GRU over random sizes;
 // agreement with a plain-JS reference forward; truncated BPTT with detachState; error messages.
-import { describe, expect, test } from 'vitest';
+import { describe, expect, it, test } from 'vitest';
 import fc from 'fast-check';
 import { DTypeError, ShapeError, ValueError } from '../../src/errors.js';
 import { crossEntropy } from '../../src/loss/index.js';
@@ -10,7 +10,7 @@ import { Linear, Sequential } from '../../src/nn/layers.js';
 import { GRU, LSTM, RNN, type RecurrentOptions, detachState } from '../../src/nn/recurrent.js';
 import { Rng } from '../../src/random.js';
 import { Arena } from '../../src/tensor/arena.js';
-import { type Tensor, tensor, zeros } from '../../src/tensor/tensor.js';
+import { Tensor, tensor, zeros } from '../../src/tensor/tensor.js';
 import { seedArb } from '../helpers/arbitraries.js';
 import { expectClose, expectGrad, expectThrows, vals } from '../helpers/grad.js';
 import { type RefKind, refForward } from '../helpers/recurrent-ref.js';
@@ -313,5 +313,29 @@ describe('messages', () => {
     expectThrows(() => new RNN(3, 5, { numLayers: 0 }), ValueError, 'RNN: numLayers must be an integer >= 1 (got 0)');
     expectThrows(() => new RNN(3, 5, { nonlinearity: 'sigmoid' as never }), ValueError, `RNN: nonlinearity must be 'tanh' or 'relu' (got "sigmoid")`);
     expectThrows(() => new LSTM(3, 5, { batchFirst: 1 as never }), ValueError, 'LSTM: batchFirst must be a boolean (got 1)');
+  });
+});
+
+describe('stateful recurrent layers (truncated BPTT over a stream)', () => {
+  it.each(['RNN', 'LSTM', 'GRU'] as const)('%s: each forward starts from the previous final state, detached; a new batch size or resetState starts from zeros', (kind) => {
+    const Ctor = { RNN, LSTM, GRU }[kind];
+    const opts = { dtype: 'f64' as const, numLayers: 2, batchFirst: true, rng: new Rng(3, 1) };
+    const stateful = new Ctor(3, 4, { ...opts, stateful: true });
+    const plain = new Ctor(3, 4, { ...opts, rng: new Rng(3, 1) });
+    const rng = new Rng(9, 2);
+    const x = (n: number) => tensor(Float64Array.from({ length: n * 5 * 3 }, () => rng.uniform() - 0.5), { dtype: 'f64', shape: [n, 5, 3] });
+    const x1 = x(2);
+    const x2 = x(2);
+    const first = plain.run(x1);
+    const want = plain.run(x2, detachState(first.hidden as never) as never).output;
+    stateful.forward(x1);
+    const got = stateful.forward(x2);
+    expect(Array.from(got.data)).toEqual(Array.from(want.data));
+    // The carried state is cut from the graph: backward through the second batch stops at its start.
+    expect((stateful.carriedState instanceof Tensor ? stateful.carriedState : (stateful.carriedState as { h: Tensor }).h).requiresGrad).toBe(false);
+    stateful.resetState();
+    expect(Array.from(stateful.forward(x2).data)).toEqual(Array.from(plain.run(x2).output.data));
+    stateful.forward(x(3)); // another batch size: zeros, not an error
+    expect(Array.from(stateful.forward(x2).data)).toEqual(Array.from(plain.run(x2).output.data));
   });
 });
