@@ -15,6 +15,10 @@ import { type LossName, LOSS_NAMES, ShardCarry, ShardedGradients, statefulLayers
 import type { FaultPlan } from '../workers/protocol.js';
 import { WorkerPool, checkWorkers } from '../workers/pool.js';
 import { copyBuffers } from '../workers/shared.js';
+import { type Checkpoint, type CheckpointData, checkpointDirName, saveCheckpoint } from '../src/io/checkpoint.js';
+import type { StateDict } from '../src/nn/module.js';
+import { type CheckpointPolicy, writeCheckpoints } from './checkpoint.js';
+import { join } from 'node:path';
 import { BatchSlots, floatBuffer, floatView } from '../workers/slots.js';
 import { applyUpdate } from './apply-update.js';
 import { batch } from './batch.js';
@@ -59,6 +63,14 @@ export interface ParallelTrainOptions {
   signal?: AbortSignal;
   /** Most steps this run applies (then it stops as if the source ended). */
   maxSteps?: number;
+  /** Write checkpoints (parameters, buffers, optimizer state, step, the source's position) as the run goes. */
+  checkpoint?: CheckpointPolicy;
+  /**
+   * Continue from a checkpoint (loadLatestCheckpoint(dir).checkpoint): its weights and optimizer state
+   * replace the seed's, and step numbering continues. Give the source the position it recorded
+   * (`checkpoint.meta.source.position`), e.g. `datasetSource(d, { from: position })`.
+   */
+  resume?: Checkpoint;
 }
 
 export interface ParallelTrainResult {
@@ -70,6 +82,10 @@ export interface ParallelTrainResult {
   samples: number;
   seconds: number;
   last: StepTelemetry | undefined;
+  /** The step the next run would start at (a checkpoint's `step`). */
+  nextStep: number;
+  /** Where the last checkpoint of this run was written, if any. */
+  checkpointDir: string | null;
   /** Worker failures survived (each one's jobs redone on a replacement). */
   workerFailures: number;
 }
@@ -128,16 +144,19 @@ function dryRun(model: Module, loss: LossName, inputShape: number[], targetShape
 /** Starts a data-parallel training run; subscribe to `telemetry$` or await `done`. */
 export function trainParallel(opts: ParallelTrainOptions): ParallelTrainRun {
   const c = check(opts);
-  const firstStep = 0;
+  const firstStep = opts.resume?.step ?? 0;
   const maxSteps = opts.maxSteps === undefined ? Infinity : checkInt('train', 'maxSteps', opts.maxSteps, 1);
   const model = buildModel(opts.model, opts.seed ?? 0);
   if (opts.init !== undefined) model.loadStateDict(opts.init.stateDict());
+  if (opts.resume !== undefined) model.loadStateDict(opts.resume.stateDict);
   dryRun(model, c.loss, opts.inputShape, opts.targetShape);
   const dtype = opts.model.dtype ?? 'f32';
   const { layout, params } = shareParameters(model);
   const mainParams = model.parameters();
   const optimizer: Optimizer | null = c.mode === 'sync' ? buildOptimizer(opts.optimizer, mainParams) : null;
   if (c.mode === 'hogwild') buildOptimizer(opts.optimizer, mainParams); // checks the spec here, not in every worker
+  if (opts.resume?.optimizer != null && optimizer !== null) optimizer.loadStateDict(opts.resume.optimizer);
+  const every = opts.checkpoint === undefined ? 0 : checkInt('train.checkpoint', 'everySteps', opts.checkpoint.everySteps ?? 100, 1);
 
   const bufSize = model.namedBuffers().reduce((a, [, b]) => a + b.size, 0);
   const buffers = floatBuffer(dtype, bufSize);
@@ -183,13 +202,28 @@ export function trainParallel(opts: ParallelTrainOptions): ParallelTrainRun {
     const t0 = performance.now();
     let last: StepTelemetry | undefined;
     let applied = 0;
+    let lastSaved = firstStep;
+    /** A copy of everything a resumed run needs, taken while no thread can write it (see applyUpdate). */
+    const snapshot = (step: number): CheckpointData => {
+      copyBuffers(model, sharedBuffers, 'in');
+      const stateDict: StateDict = {};
+      for (const [name, t] of Object.entries(model.stateDict())) stateDict[name] = new Tensor(t.data.slice(), t.shape);
+      lastSaved = step;
+      return {
+        step,
+        stateDict,
+        optimizer: optimizer?.stateDict() ?? null,
+        meta: { mode: c.mode, shards: c.shards, seed: opts.seed ?? 0, source: { name: opts.source.name, position: opts.source.position?.() ?? null } },
+      };
+    };
     const steps$ = credits$.pipe(
       observeOn(asapScheduler),
       batch(opts.source, slots, opts.batchSize, { firstStep, stop: (fill) => opts.signal?.aborted === true || fill >= maxSteps }),
       tap(() => packed++),
       dispatch(pool, c.mode, gate, () => started++),
       reduceGradients(sharded),
-      applyUpdate({ optimizer, source: opts.source, gate, release: (slot) => credits$.next(slot) }),
+      applyUpdate({ optimizer, source: opts.source, gate, release: (slot) => credits$.next(slot), snapshot: (b) => (every > 0 && (b.step + 1) % every === 0 ? snapshot(b.step + 1) : null) }),
+      writeCheckpoints(opts.checkpoint),
       report(
         {
           lr: () => (optimizer ?? null)?.paramGroups[0]?.lr ?? opts.optimizer.lr ?? Number.NaN,
@@ -214,8 +248,14 @@ export function trainParallel(opts: ParallelTrainOptions): ParallelTrainRun {
       for (let s = 0; s < c.batchSlots; s++) credits$.next(s);
       await finished;
       copyBuffers(model, sharedBuffers, 'in'); // running statistics, as shard 0 left them
+      const nextStep = firstStep + applied;
+      let checkpointDir: string | null = null;
+      if (opts.checkpoint !== undefined && (nextStep !== lastSaved || applied === 0)) checkpointDir = saveCheckpoint(opts.checkpoint.dir, snapshot(nextStep), { keep: opts.checkpoint.keep });
+      else if (opts.checkpoint !== undefined) checkpointDir = join(opts.checkpoint.dir, checkpointDirName(nextStep));
       telemetry$.complete();
-      return { model, params, steps: applied, samples: last?.samples ?? 0, seconds: (performance.now() - t0) / 1000, last, workerFailures: pool.failureCount };
+      return {
+        model, params, steps: applied, samples: last?.samples ?? 0, seconds: (performance.now() - t0) / 1000, last, nextStep, checkpointDir, workerFailures: pool.failureCount,
+      };
     } catch (e) {
       telemetry$.error(e);
       throw e;

@@ -37,6 +37,21 @@ export class SafetensorsError extends StreamgradError {
   }
 }
 
+/**
+ * A checkpoint directory (or its checkpoints folder) that breaks a rule: a missing or corrupt file, a
+ * bad manifest. `file` is the file inside `dir` at fault (null when the directory itself is).
+ */
+export class CheckpointError extends StreamgradError {
+  override name = 'CheckpointError';
+  constructor(
+    readonly dir: string,
+    readonly file: string | null,
+    readonly rule: string,
+  ) {
+    super(`${dir}: ${file === null ? '' : `${file}: `}${rule}`);
+  }
+}
+
 /** Autograd misuse: backward on a non-scalar without a seed, backward twice through a freed graph. */
 export class AutogradError extends StreamgradError {
   override name = 'AutogradError';
@@ -92,4 +107,46 @@ export function checkInt(where: string, name: string, v: unknown, min = 0): numb
     throw new ValueError(`${where}: ${name} must be an integer >= ${min} (got ${fmtValue(v)})`);
   }
   return v;
+}
+
+/**
+ * A record source (broker, file) that cannot be opened or read: unreachable server, refused credentials,
+ * a stream, consumer or group that does not exist, a connection lost mid-run. The message starts with
+ * the reader's name (`NATS stream 'events' consumer 'trainer': ...`).
+ */
+export class SourceError extends StreamgradError {
+  override name = 'SourceError';
+}
+
+/** Why a record was rejected: the key its count is kept under, and the kind a dead-letter entry names. */
+export type RecordReason =
+  | 'missing field'
+  | 'wrong type'
+  | 'non-finite number'
+  | 'wrong length'
+  | 'unknown category'
+  | 'class out of range'
+  | 'invalid JSON'
+  | 'invalid CSV'
+  | 'oversized';
+
+/**
+ * One record that does not fit its mapping or could not be parsed: `record 1042: feature 'age' must be a
+ * finite number (got "abc")`. `detail` is the text after the record number (the index may be unknown
+ * where the mapping is applied outside a reader).
+ */
+export class RecordError extends StreamgradError {
+  override name = 'RecordError';
+  constructor(
+    readonly index: number | undefined,
+    readonly reason: RecordReason,
+    readonly detail: string,
+  ) {
+    super(index === undefined ? detail : `record ${index}: ${detail}`);
+  }
+}
+
+/** The reason text of a record above the size cap, the same whichever stage measured it. */
+export function fmtOversized(bytes: number, limit: number): string {
+  return `${bytes} bytes, above the limit of ${limit} bytes`;
 }

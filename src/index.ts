@@ -30,3 +30,4 @@ export {
   type LossName, type Targets, type ShardResult,
 } from './train/shard.js';
 export { FusedDense, fusedUnsupported, type FusedLoss } from './train/fused.js';
+export * from './io/checkpoint.js';
