@@ -15,11 +15,14 @@ export interface ApplyUpdateOptions<S> {
   release: (slot: number) => void;
   /** A checkpoint's copy of the state, when one is due after this batch. */
   snapshot?: (b: ReducedBatch) => S | null;
+  /** Runs right after the update, while (sync mode) no worker runs: an evaluation, say. Its result rides along. */
+  afterUpdate?: (b: ReducedBatch) => Record<string, number> | undefined;
 }
 
 export function applyUpdate<S>(o: ApplyUpdateOptions<S>): OperatorFunction<ReducedBatch, ReducedBatch & { snapshot: S | null }> {
   return concatMap(async (b) => {
     o.optimizer?.step();
+    const evaluation = o.afterUpdate?.(b);
     // The source updates its position synchronously; the acknowledgement itself may take a round trip.
     const acked = o.source.applied?.(b.fill);
     // Taken before the gate opens: in sync mode nothing else writes parameters or buffers until then.
@@ -27,6 +30,6 @@ export function applyUpdate<S>(o: ApplyUpdateOptions<S>): OperatorFunction<Reduc
     o.gate.advance();
     o.release(b.slot);
     await acked;
-    return { ...b, snapshot };
+    return { ...b, snapshot, ...(evaluation === undefined ? {} : { evaluation }) };
   });
 }

@@ -28,7 +28,7 @@ export function batch(source: BatchSource, slots: BatchSlots, batchSize: number,
             return null;
           }
           // A fill that crosses an epoch's end starts the new epoch, so the epoch is read after it.
-          return { slot, n, fill, step: (opts.firstStep ?? 0) + fill++, epoch: source.epoch };
+          return { slot, n, fill, step: (opts.firstStep ?? 0) + fill++, epoch: source.epoch, epochEnd: source.epochEnded === true };
         }),
         takeWhile((b): b is PackedBatch => b !== null),
       );

@@ -22,6 +22,7 @@ export function report(ctx: ReportContext, print?: (t: StepTelemetry) => void): 
         return {
           step: b.step,
           epoch: b.epoch,
+          epochEnd: b.epochEnd,
           samples,
           loss: b.lossSum / b.n,
           accuracy: ctx.classTargets ? b.correct / b.n : Number.NaN,
@@ -31,6 +32,7 @@ export function report(ctx: ReportContext, print?: (t: StepTelemetry) => void): 
           queueDepth: ctx.queueDepth(),
           workerBusyMs: ctx.workerBusyMs(),
           seconds,
+          ...(b.evaluation === undefined ? {} : { evaluation: b.evaluation }),
         };
       }),
       tap((t) => print?.(t)),

@@ -16,8 +16,10 @@ export interface SlotWriter {
 export interface BatchSource {
   /** Named in messages and telemetry. */
   readonly name: string;
-  /** The epoch the next samples belong to (1-based), for sources that repeat; undefined for streams. */
+  /** The epoch the last filled samples belong to (1-based), for sources that repeat; undefined for streams. */
   readonly epoch?: number;
+  /** Whether the last fill ended its epoch (an evaluation point). */
+  readonly epochEnded?: boolean;
   /**
    * Writes up to `max` samples into rows [0, max) of `into` and returns how many it wrote. Fewer than
    * `max` ends a batch early (an epoch's tail); 0 means the source is exhausted.

@@ -71,6 +71,17 @@ export interface ParallelTrainOptions {
    * (`checkpoint.meta.source.position`), e.g. `datasetSource(d, { from: position })`.
    */
   resume?: Checkpoint;
+  /**
+   * Called after each update with the main thread's model (parameters current, running statistics
+   * synced), while no worker runs in sync mode: evaluate at an epoch's end, say. A returned record rides
+   * on that step's telemetry as `evaluation`.
+   */
+  afterStep?: (step: { step: number; epoch: number | undefined; epochEnd: boolean }, model: Module) => Record<string, number> | undefined;
+  /**
+   * A learning-rate schedule over the run's optimizer, stepped once per applied step (a resumed run
+   * fast-forwards it to its step). In Hogwild mode it drives a shadow optimizer whose lr the workers read.
+   */
+  schedule?: (optimizer: Optimizer) => { step(): void };
 }
 
 export interface ParallelTrainResult {
@@ -156,6 +167,10 @@ export function trainParallel(opts: ParallelTrainOptions): ParallelTrainRun {
   const optimizer: Optimizer | null = c.mode === 'sync' ? buildOptimizer(opts.optimizer, mainParams) : null;
   if (c.mode === 'hogwild') buildOptimizer(opts.optimizer, mainParams); // checks the spec here, not in every worker
   if (opts.resume?.optimizer != null && optimizer !== null) optimizer.loadStateDict(opts.resume.optimizer);
+  // Hogwild's workers own their optimizers: a never-stepped shadow on this thread carries the schedule's lr.
+  const scheduled = optimizer ?? (opts.schedule === undefined ? null : buildOptimizer(opts.optimizer, mainParams));
+  const schedule = opts.schedule === undefined ? null : opts.schedule(scheduled!);
+  for (let k = 0; k < firstStep && schedule !== null; k++) schedule.step();
   const every = opts.checkpoint === undefined ? 0 : checkInt('train.checkpoint', 'everySteps', opts.checkpoint.everySteps ?? 100, 1);
 
   const bufSize = model.namedBuffers().reduce((a, [, b]) => a + b.size, 0);
@@ -193,6 +208,7 @@ export function trainParallel(opts: ParallelTrainOptions): ParallelTrainRun {
       faults: opts.faults,
     });
     const sharded = c.mode === 'sync' ? new ShardedGradients(mainParams, pool.gradSlots) : null;
+    if (optimizer === null && scheduled !== null) pool.setLr(scheduled.paramGroups[0]!.lr);
     // Credits: one per free slot. observeOn(asap) so a slot released inside applyUpdate is refilled on a
     // fresh stack, not re-entrantly inside the stage that released it.
     const credits$ = new Subject<number>();
@@ -222,11 +238,23 @@ export function trainParallel(opts: ParallelTrainOptions): ParallelTrainRun {
       tap(() => packed++),
       dispatch(pool, c.mode, gate, () => started++),
       reduceGradients(sharded),
-      applyUpdate({ optimizer, source: opts.source, gate, release: (slot) => credits$.next(slot), snapshot: (b) => (every > 0 && (b.step + 1) % every === 0 ? snapshot(b.step + 1) : null) }),
+      applyUpdate({
+        optimizer, source: opts.source, gate, release: (slot) => credits$.next(slot),
+        afterUpdate: (b) => {
+          if (schedule !== null) {
+            schedule.step();
+            if (optimizer === null) pool.setLr(scheduled!.paramGroups[0]!.lr);
+          }
+          if (opts.afterStep === undefined) return undefined;
+          copyBuffers(model, sharedBuffers, 'in');
+          return opts.afterStep({ step: b.step, epoch: b.epoch, epochEnd: b.epochEnd }, model);
+        },
+        snapshot: (b) => (every > 0 && (b.step + 1) % every === 0 ? snapshot(b.step + 1) : null),
+      }),
       writeCheckpoints(opts.checkpoint),
       report(
         {
-          lr: () => (optimizer ?? null)?.paramGroups[0]?.lr ?? opts.optimizer.lr ?? Number.NaN,
+          lr: () => scheduled?.paramGroups[0]?.lr ?? opts.optimizer.lr ?? Number.NaN,
           queueDepth: () => packed - started,
           workerBusyMs: () => pool.busyMs(),
           classTargets: targetSize === 0,

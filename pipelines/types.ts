@@ -10,6 +10,8 @@ export interface PackedBatch {
   /** 0-based fill number of this run: what the source counts batches by. */
   fill: number;
   epoch: number | undefined;
+  /** This batch holds the last samples of its epoch. */
+  epochEnd: boolean;
 }
 
 /** A batch whose jobs the workers have finished. */
@@ -24,12 +26,16 @@ export interface ComputedBatch extends PackedBatch {
 export interface ReducedBatch extends ComputedBatch {
   /** L2 norm of the summed gradient, NaN in Hogwild mode. */
   gradNorm: number;
+  /** What the run's afterStep hook measured after this update (e.g. test loss and accuracy). */
+  evaluation?: Record<string, number>;
 }
 
 /** One line of telemetry per applied step: what the report stage prints and later stages subscribe to. */
 export interface StepTelemetry {
   step: number;
   epoch: number | undefined;
+  /** This step's batch ended its epoch. */
+  epochEnd: boolean;
   /** Samples applied so far. */
   samples: number;
   /** Mean loss of this step's batch (measured before its update). */
@@ -45,4 +51,6 @@ export interface StepTelemetry {
   /** Milliseconds each worker has computed since the run started. */
   workerBusyMs: number[];
   seconds: number;
+  /** What the run's afterStep hook measured after this update, when it returned something. */
+  evaluation?: Record<string, number>;
 }

@@ -27,6 +27,12 @@ export interface DatasetSourceOptions {
 export class DatasetSource implements BatchSource {
   readonly name: string;
   epoch = 1;
+  /** Whether the last fill took the last samples of its epoch. */
+  epochEnded = false;
+  /** Samples per epoch, for progress and ETA. */
+  get epochSize(): number {
+    return this.data.n;
+  }
   private readonly order: Int32Array;
   private readonly rng: Rng;
   private readonly epochs: number;
@@ -85,6 +91,7 @@ export class DatasetSource implements BatchSource {
       into.y[i] = d.y[r]!;
     }
     this.pos += m;
+    this.epochEnded = this.pos === d.n;
     this.after.set(this.fills++, { epoch: this.epoch, offset: this.pos });
     return m;
   }

@@ -40,7 +40,7 @@ describe('checkpoints and resume (sync mode, file-like source)', () => {
     const { checkpoint, skipped } = loadLatestCheckpoint(dir);
     expect(skipped).toEqual([]);
     expect(checkpoint!.step).toBe(k);
-    const meta = checkpoint!.meta as { source: { position: DatasetPosition }; shards: number };
+    const meta = checkpoint!.meta as unknown as { source: { position: DatasetPosition }; shards: number };
     expect(meta.shards).toBe(4);
     const rest = await run({ resume: checkpoint!, from: meta.source.position });
     expect(rest.steps).toBe(30 - k);

@@ -5,6 +5,7 @@ import { shareParameters } from '../../src/nn/param-layout.js';
 import { type ModelSpec, buildModel } from '../../src/nn/spec.js';
 import { type OptimizerSpec, buildOptimizer } from '../../src/optim/spec.js';
 import { fit } from '../../src/train/fit.js';
+import { CosineAnnealingLR } from '../../src/optim/index.js';
 import { datasetSource } from '../../pipelines/sources/dataset.js';
 import { type ParallelTrainOptions, trainParallel } from '../../pipelines/train.js';
 import type { BatchSource, SlotWriter } from '../../pipelines/source.js';
@@ -116,6 +117,24 @@ describe('trainParallel, sync mode', () => {
     expect(() => trainParallel({ model: spec, optimizer: opt, inputShape: [6, 3], source: datasetSource(stream), batchSize: 16, mode: 'hogwild' })).toThrow(
       "train.mode: stateful recurrent layers carry each micro-shard's state from one step to the next, which needs sync mode (got 'hogwild')",
     );
+  }, 60_000);
+
+  it('steps a learning-rate schedule per update and runs afterStep with the current model, at epoch ends here', async () => {
+    const data = first(mnist, 64 * 3);
+    const seen: StepTelemetry[] = [];
+    const run = trainParallel({
+      model: MLP, optimizer: SGD_M, inputShape: [784], source: datasetSource(data, { epochs: 2 }), batchSize: 64, workers: 2, shards: 2,
+      schedule: (o) => new CosineAnnealingLR(o, { tMax: 6 }),
+      afterStep: (s, model) => (s.epochEnd ? { epoch: s.epoch!, params: model.parameters().length } : undefined),
+    });
+    run.telemetry$.subscribe((t) => seen.push(t));
+    await run.done;
+    const lrs = seen.map((t) => t.lr);
+    expect(lrs[0]).toBeLessThan(0.05);
+    for (let i = 1; i < lrs.length; i++) expect(lrs[i]).toBeLessThan(lrs[i - 1]!);
+    expect(lrs.at(-1)).toBeCloseTo(0, 12);
+    expect(seen.map((t) => t.evaluation)).toEqual([undefined, undefined, { epoch: 1, params: 4 }, undefined, undefined, { epoch: 2, params: 4 }]);
+    expect(seen.map((t) => t.epochEnd)).toEqual([false, false, true, false, false, true]);
   }, 60_000);
 
   it('emits telemetry per step and reads the source only when a batch slot is free', async () => {
