@@ -47,6 +47,7 @@ export async function predictCommand(dir: string, input: string, write: Write): 
   model.eval();
   const size = config.inputShape.reduce((a, b) => a * b, 1);
   const classes = takesClassIndices(config.loss as LossName);
+  const { transform } = loadData(config); // inputs come raw, as the data source gives them; the run's scaling applies
   if (input !== '-' && !existsSync(input)) throw new ValueError(`--input '${input}' does not exist (give a JSON Lines file, or - for stdin)`);
   const stream = input === '-' ? process.stdin : (await import('node:fs')).createReadStream(input);
   const lines = createInterface({ input: stream, crlfDelay: Infinity });
@@ -69,7 +70,9 @@ export async function predictCommand(dir: string, input: string, write: Write): 
       continue;
     }
     const dtype = config.model.dtype ?? 'f32';
-    const x = new Tensor(dtype === 'f32' ? Float32Array.from(values) : Float64Array.from(values), [1, ...config.inputShape]);
+    const v64 = Float64Array.from(values);
+    transform(v64);
+    const x = new Tensor(dtype === 'f32' ? Float32Array.from(v64) : v64, [1, ...config.inputShape]);
     const out = noGrad(() => model.forward(x));
     if (classes) {
       const p = Array.from(noGrad(() => softmax(out, -1)).data);

@@ -45,6 +45,8 @@ export interface RunSummary {
 interface Data {
   train: Dataset;
   test: Dataset | null;
+  /** The preprocessing the splits got, for one raw sample (predict applies it to its inputs). */
+  transform: (x: Float64Array) => void;
 }
 
 /** The train and test sets a config's `data` names, split and scaled as it says (seeded). */
@@ -54,14 +56,20 @@ export function loadData(c: TrainConfig): Data {
     const all = loadMnistDigits(c.model.dtype ?? 'f32');
     if (d.trainSize + d.testSize > all.n) throw new ValueError(`config.data: trainSize ${d.trainSize} + testSize ${d.testSize} is more than the ${all.n} bundled digits`);
     const { train, test } = split(d.normalize ? normalize(all, MNIST_MEAN, MNIST_STD) : all, d.trainSize, c.seed);
-    return { train, test: subset(test, Array.from({ length: d.testSize }, (_, i) => i)) };
+    const transform = (x: Float64Array): void => {
+      if (d.normalize) for (let i = 0; i < x.length; i++) x[i] = (x[i]! - MNIST_MEAN) / MNIST_STD;
+    };
+    return { train, test: subset(test, Array.from({ length: d.testSize }, (_, i) => i)), transform };
   }
   const all = loadIris(c.model.dtype ?? 'f32');
   if (d.trainSize >= all.n) throw new ValueError(`config.data.trainSize: expected < ${all.n} (the Iris flowers), got ${d.trainSize}`);
   const { train, test } = split(all, d.trainSize, c.seed);
-  if (!d.standardize) return { train, test };
+  if (!d.standardize) return { train, test, transform: () => {} };
   const stats = featureStats(train);
-  return { train: standardize(train, stats), test: standardize(test, stats) };
+  const transform = (x: Float64Array): void => {
+    for (let j = 0; j < x.length; j++) x[j] = (x[j]! - stats.mean[j]!) / stats.std[j]!;
+  };
+  return { train: standardize(train, stats), test: standardize(test, stats), transform };
 }
 
 /** The config's schedule over a run of `totalSteps` steps, as the pipeline wants it. */

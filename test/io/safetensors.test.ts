@@ -2,7 +2,6 @@
 
 import { describe, it, expect } from 'vitest';
 import fc from 'fast-check';
-import { spawnSync } from 'node:child_process';
 import { mkdtempSync, readdirSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -447,63 +446,4 @@ describe('saveSafetensors / loadSafetensors', () => {
   });
 });
 
-// ---------------------------------------------------------------------------------------------
-// Cross-check with the reference implementation, when Python has it.
-
-const PY = '/usr/bin/python3';
-function pythonHas(mod: string): boolean {
-  try {
-    return spawnSync(PY, ['-c', `import ${mod}`], { stdio: 'ignore', timeout: 60_000 }).status === 0;
-  } catch {
-    return false;
-  }
-}
-const hasTorch = pythonHas('torch') && pythonHas('safetensors');
-const hasNumpySt = !hasTorch && pythonHas('safetensors.numpy') && pythonHas('numpy');
-const crossCheck = hasTorch || hasNumpySt;
-
-describe('cross-check with Python safetensors', () => {
-  if (!crossCheck) console.info(`safetensors cross-check skipped: ${PY} cannot import safetensors (with torch or numpy)`);
-
-  it.skipIf(!crossCheck)(
-    `Python loads what we save and we load what Python saves${crossCheck ? '' : ' (skipped: /usr/bin/python3 cannot import safetensors)'}`,
-    () => {
-      withTempDir((dir) => {
-        const ours = join(dir, 'ours.safetensors');
-        const theirs = join(dir, 'theirs.safetensors');
-        saveSafetensors(ours, { 'w.weight': f32([2, 2], [1, 2, 3, 4]), 'w.bias': f64([2], [0.25, -8]) }, { note: 'hi' });
-        const script = hasTorch
-          ? `
-import json, sys, torch
-from safetensors.torch import load_file, save_file
-from safetensors import safe_open
-t = load_file(sys.argv[1])
-with safe_open(sys.argv[1], 'pt') as f: meta = f.metadata()
-print(json.dumps({k: {'dtype': str(v.dtype), 'shape': list(v.shape), 'values': v.flatten().tolist()} for k, v in t.items()} | {'__meta__': meta}))
-save_file({'x': torch.arange(6, dtype=torch.float32).reshape(2, 3), 'y': torch.tensor(1.5, dtype=torch.float64)}, sys.argv[2], metadata={'format': 'pt'})
-`
-          : `
-import json, sys, numpy as np
-from safetensors.numpy import load_file, save_file
-from safetensors import safe_open
-t = load_file(sys.argv[1])
-with safe_open(sys.argv[1], 'np') as f: meta = f.metadata()
-print(json.dumps({k: {'dtype': 'torch.' + {'float32': 'float32', 'float64': 'float64'}[str(v.dtype)], 'shape': list(v.shape), 'values': v.flatten().tolist()} for k, v in t.items()} | {'__meta__': meta}))
-save_file({'x': np.arange(6, dtype=np.float32).reshape(2, 3), 'y': np.array(1.5, dtype=np.float64)}, sys.argv[2], metadata={'format': 'pt'})
-`;
-        const r = spawnSync(PY, ['-c', script, ours, theirs], { encoding: 'utf8' });
-        // stderr may hold harmless warnings (torch without numpy): only the exit status decides.
-        expect(r.status, r.stderr).toBe(0);
-        const seen = JSON.parse(r.stdout);
-        expect(seen['w.weight']).toEqual({ dtype: 'torch.float32', shape: [2, 2], values: [1, 2, 3, 4] });
-        expect(seen['w.bias']).toEqual({ dtype: 'torch.float64', shape: [2], values: [0.25, -8] });
-        expect(seen.__meta__).toEqual({ note: 'hi' });
-
-        const { tensors, metadata } = loadSafetensors(theirs);
-        expect(metadata).toEqual({ format: 'pt' });
-        expect(tensors.x).toEqual(f32([2, 3], [0, 1, 2, 3, 4, 5]));
-        expect(tensors.y).toEqual(f64([], [1.5]));
-      });
-    },
-  );
-});
+// The cross-check with Python (the safetensors package, PyTorch) lives in test/io/pytorch.test.ts.
