@@ -130,7 +130,7 @@ program
       throw new ValueError(`train takes one config file (got ${files.join(', ')})`);
     }
     applyFlags(raw, args);
-    const config = parseConfig(raw, example === undefined ? files[0]! : `example '${example}'`);
+    const config = parseConfig(raw, example === undefined ? files[0]! : 'config');
     const s = await runTrain(config, { progress: progressKind({ quiet, json }), write, signal: interruptible() });
     if (s.stopped) process.exitCode = 130;
   });
