@@ -1,6 +1,7 @@
 // The contract of record sources (files, stdin, brokers): a reader yields raw records one at a time,
 // only when asked, each with the position it was read at; the pipeline acknowledges records after the
 // update that used them is applied, and checkpoints the reader's position to resume from.
+import type { RecordReason } from '../src/errors.js';
 
 /** One record as read, before mapping: a parsed value (JSON object, CSV row, IDX sample) and where it came from. */
 export interface SourceRecord {
@@ -17,6 +18,18 @@ export interface SourceRecord {
   position: ReaderPosition;
   /** Reader-specific handle needed to acknowledge this record (a JetStream message, a Redis id, an MQTT packet). */
   ackHandle?: unknown;
+  /**
+   * Set when the reader could not parse this record (a malformed JSON line, a CSV row with the wrong field
+   * count, a line above the size cap): `value` then holds its raw text, cut to a few KB. The record still
+   * takes its index and position, so it is counted, dead-lettered and skipped like any other bad record.
+   */
+  fault?: RecordFault;
+}
+
+/** Why a reader could not parse a record: the reason key and the text after "record N: ". */
+export interface RecordFault {
+  reason: RecordReason;
+  message: string;
 }
 
 /** A reader's position: plain JSON, stored in checkpoint manifests. */
@@ -33,4 +46,14 @@ export interface RecordReader {
   /** Acknowledges records whose update has been applied (a no-op for files). */
   ack(records: readonly SourceRecord[]): Promise<void>;
   close(): Promise<void>;
+  /**
+   * Optional: fails with a SourceError naming the source and the missing columns when the records cannot
+   * have these fields (a CSV header without them). Called once before the first record is read.
+   */
+  checkColumns?(fields: readonly string[]): Promise<void>;
+  /**
+   * Optional: where the reader stands now, after the last record returned (before the first: where it was
+   * opened `from`). A checkpoint taken before any batch is applied stores this.
+   */
+  position?(): ReaderPosition;
 }
