@@ -164,6 +164,9 @@ export class RecordBatchSource implements BatchSource {
     this.c.byReason[fault.reason] = (this.c.byReason[fault.reason] ?? 0) + 1;
     this.lastBad = `record ${rec.index}: ${fault.message}`;
     await this.deadLetter.write({ source: this.name, index: rec.index, position: rec.position, reason: fault.message, record: truncateRecord(rec.value) });
+    // Its fate is settled once dead-lettered: an unacked reject would hold a broker's credit window (MQTT)
+    // or come back after every ack wait (NATS) or restart (Redis). No update will ever use it.
+    await this.reader.ack([rec]);
   }
 
   private checkRatio(): void {

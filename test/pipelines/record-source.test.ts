@@ -158,15 +158,17 @@ describe('RecordBatchSource', () => {
     expect(src.counters).toEqual({ read: 10, accepted: 10, rejected: 0, byReason: {} });
   });
 
-  it('acks each batch\'s records when it is applied, in any order, and moves the position over the applied prefix only', async () => {
+  it('acks each batch\'s records when it is applied, in any order, rejects once dead-lettered, and moves the position over the applied prefix only', async () => {
     // Batches of 2: [1,2] [4,5] (3 rejected between them) [6,7] [8]; 9 is rejected after the last batch.
     const values = [good(1), good(2), { a: 'bad' }, good(4), good(5), good(6), good(7), good(8), { a: 'bad' }];
     const reader = new ListReader(values);
     const src = new RecordBatchSource(reader, M, new MemoryDeadLetterSink(), { maxBadRatio: 1 });
     expect(src.appliedPosition()).toEqual({ offset: 0 });
     expect(await fillAll(src, 2)).toEqual([[1, 2], [4, 5], [6, 7], [8]]);
+    // Rejects are acked as soon as they are dead-lettered: no update will use them, and held they would block a broker.
+    expect(reader.acked).toEqual([[3], [9]]);
     await src.applied(1);
-    expect(reader.acked).toEqual([[4, 5]]);
+    expect(reader.acked).toEqual([[3], [9], [4, 5]]);
     expect(src.appliedPosition()).toEqual({ offset: 0 });
     await src.applied(0);
     expect(src.appliedPosition()).toEqual({ offset: 5 });
@@ -175,7 +177,7 @@ describe('RecordBatchSource', () => {
     await src.applied(2);
     // Every batch applied, and the source ended: the rejected record after the last batch is consumed too.
     expect(src.appliedPosition()).toEqual({ offset: 9 });
-    expect(reader.acked).toEqual([[4, 5], [1, 2], [8], [6, 7]]);
+    expect(reader.acked).toEqual([[3], [9], [4, 5], [1, 2], [8], [6, 7]]);
     expect(await rejection(src.applied(2))).toEqual(new ValueError('list: applied(2) for a batch that was already applied'));
     expect(await rejection(src.applied(4))).toEqual(new ValueError('list: applied(4) for a batch that was never filled'));
   });
