@@ -6,6 +6,7 @@ import { benchMlp } from './mlp.js';
 import { benchModels } from './models.js';
 import { benchParallel } from './parallel.js';
 import { benchSeed } from './seed.js';
+import { benchStream } from './stream.js';
 import { renderMarkdown, renderSection, type BenchSection } from './report.js';
 
 const quick = process.argv.includes('--quick');
@@ -25,6 +26,7 @@ const sections: Record<string, () => Promise<BenchSection>> = {
   models: () => benchModels({ quick }),
   seed: () => benchSeed({ quick }),
   parallel: () => benchParallel({ quick }),
+  stream: () => benchStream({ quick }),
 };
 if (only !== undefined && !(only in sections)) {
   console.error(`bench: --only must name one of ${Object.keys(sections).join(', ')} (got '${only}')`);
