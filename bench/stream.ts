@@ -203,14 +203,12 @@ export async function throughput(name: string, spec: ModelSpec, mapping: RecordM
       model: spec, optimizer: { type: 'SGD', lr: 0.01 }, inputShape: [mapping.features.reduce((a, f) => a + ('length' in f ? f.length : 1), 0)],
       batchSize, workers, source: new RecordBatchSource(reader, mapping, new MemoryDeadLetterSink()),
     });
-    let trained = 0;
-    let seconds = 0;
-    run.telemetry$.subscribe((t) => {
-      trained = t.samples;
-      seconds = t.seconds;
-    });
+    const seen: { samples: number; seconds: number }[] = [];
+    run.telemetry$.subscribe((t) => seen.push({ samples: t.samples, seconds: t.seconds }));
     await run.done;
-    return { name, records: n, rawPerSecond, trainPerSecond: trained / seconds };
+    // Up to the last full batch: the final, partial one waits out the reader's idle timeout (the stream's end).
+    const last = seen.at(-2) ?? seen.at(-1)!;
+    return { name, records: n, rawPerSecond, trainPerSecond: last.samples / last.seconds };
   } finally {
     await s.close();
   }

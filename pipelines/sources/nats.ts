@@ -277,7 +277,11 @@ export class NatsReader implements RecordReader {
     a.wake();
   }
 
-  /** Acks each record's message and waits for the server to confirm, so a checkpoint after this is safe. */
+  /**
+   * Acks each record's message, then one flush: a single round trip per batch instead of one ackAck per
+   * message. Exactly-once relative to a checkpoint does not rest on acks (a resumed reader restarts the
+   * consumer at the checkpoint's sequence), so a lost ack costs at most a redelivery, which next() drops.
+   */
   async ack(records: readonly SourceRecord[]): Promise<void> {
     const msgs: JsMsg[] = [];
     for (const r of records) {
@@ -285,12 +289,14 @@ export class NatsReader implements RecordReader {
       if (!this.outstanding.has(m)) throw new ValueError(`${this.name}: record ${r.index} is not awaiting an ack from this reader (acked twice, or read by another reader)`);
       msgs.push(m);
     }
-    for (const m of msgs) this.outstanding.delete(m);
-    const results = await Promise.allSettled(msgs.map((m) => m.ackAck()));
-    const failed = results.findIndex((r) => r.status === 'rejected');
-    if (failed >= 0) {
-      const reason = (results[failed] as PromiseRejectedResult).reason;
-      throw new SourceError(`${this.name}: ack of stream sequence ${msgs[failed]!.seq} failed (${causeOf(reason)})`);
+    for (const m of msgs) {
+      this.outstanding.delete(m);
+      m.ack();
+    }
+    try {
+      await this.nc.flush();
+    } catch (e) {
+      throw new SourceError(`${this.name}: acks of stream sequences ${msgs[0]?.seq}..${msgs.at(-1)?.seq} were not flushed (${causeOf(e)})`);
     }
   }
 
