@@ -256,14 +256,19 @@ export function decodeSafetensors(bytes: Uint8Array, source = '<buffer>'): Safet
     fail(`data buffer has ${bufferLength - at} trailing bytes after the last tensor (tensors end at byte ${at}, the buffer after the header is ${bufferLength} bytes)`);
   }
 
-  // 3. A valid file may still hold dtypes we cannot compute with: say so by name.
+  // 3. A valid file may still hold dtypes we cannot compute with: say so by name. I64 is read as F64
+  // (a copy of that tensor), because PyTorch stores BatchNorm's num_batches_tracked as int64.
   for (const t of entries) {
-    if (t.dtype !== 'F32' && t.dtype !== 'F64') fail(`dtype ${t.dtype} is not supported (streamgrad loads F32 and F64)`, t.name);
+    if (t.dtype !== 'F32' && t.dtype !== 'F64' && t.dtype !== 'I64') fail(`dtype ${t.dtype} is not supported (streamgrad loads F32, F64, and I64 as F64)`, t.name);
   }
 
   // 4. Only now create tensors, in file (offset) order = the order they were written.
   const tensors: TensorMap = {};
   for (const t of byOffset) {
+    if (t.dtype === 'I64') {
+      setOwn<TensorEntry>(tensors, t.name, { dtype: 'F64', shape: t.shape, data: int64AsFloat64(bytes, dataStart + t.begin, (t.end - t.begin) / 8, (i) => fail(`I64 value at index ${i} does not fit a float64 exactly (|v| > 2^53)`, t.name)) });
+      continue;
+    }
     const dtype = t.dtype as SafetensorsDType;
     const size = ITEM_SIZE[dtype];
     const abs = bytes.byteOffset + dataStart + t.begin;
@@ -279,6 +284,21 @@ export function decodeSafetensors(bytes: Uint8Array, source = '<buffer>'): Safet
     setOwn(tensors, t.name, { dtype, shape: t.shape, data });
   }
   return { tensors, metadata };
+}
+
+/**
+ * Little-endian int64 values as a new float64 array (the caller's bytes stay as they are); a value
+ * beyond ±2^53 would change, so it is refused.
+ */
+function int64AsFloat64(bytes: Uint8Array, at: number, count: number, tooBig: (i: number) => never): Float64Array {
+  const view = new DataView(bytes.buffer, bytes.byteOffset + at, count * 8);
+  const out = new Float64Array(count);
+  for (let i = 0; i < count; i++) {
+    const v = view.getBigInt64(i * 8, true);
+    if (v > 9007199254740992n || v < -9007199254740992n) tooBig(i);
+    out[i] = Number(v);
+  }
+  return out;
 }
 
 /**

@@ -303,13 +303,27 @@ describe('decodeSafetensors: refuses a bad file, naming file, tensor and rule', 
     expect(() => decodeSafetensors(fileWith({ a: { ...ok, dtype: 'f32' } }, 8))).toThrow(/dtype "f32" is unknown/);
   });
 
-  it('dtype known but not loadable: F16, BF16, I64, BOOL, F4 (after the file itself checks out)', () => {
-    const cases: [string, number[], number][] = [['F16', [2], 4], ['BF16', [3], 6], ['I64', [1], 8], ['BOOL', [5], 5], ['F4', [2], 1], ['F8_E4M3', [1], 1]];
+  it('dtype known but not loadable: F16, BF16, I32, BOOL, F4 (after the file itself checks out)', () => {
+    const cases: [string, number[], number][] = [['F16', [2], 4], ['BF16', [3], 6], ['I32', [1], 4], ['BOOL', [5], 5], ['F4', [2], 1], ['F8_E4M3', [1], 1]];
     for (const [dtype, shape, nbytes] of cases) {
       const bytes = fileWith({ h: { dtype, shape, data_offsets: [0, nbytes] } }, nbytes);
       expect(() => decodeSafetensors(bytes, 'llm.safetensors')).toThrow(
-        new RegExp(`^llm\\.safetensors: tensor 'h': dtype ${dtype} is not supported \\(streamgrad loads F32 and F64\\)$`),
+        new RegExp(`^llm\\.safetensors: tensor 'h': dtype ${dtype} is not supported \\(streamgrad loads F32, F64, and I64 as F64\\)$`),
       );
+    }
+  });
+
+  it('I64 (PyTorch\'s num_batches_tracked) loads as F64, aligned or not, and a value past 2^53 is refused', () => {
+    for (const pad of [0, 4]) {
+      const bytes = fileWith({ ...(pad === 0 ? {} : { p: { dtype: 'F32', shape: [1], data_offsets: [0, 4] } }), n: { dtype: 'I64', shape: [2], data_offsets: [pad, pad + 16] } }, pad + 16);
+      const view = new DataView(bytes.buffer, bytes.byteOffset + bytes.length - 16, 16);
+      view.setBigInt64(0, 42n, true);
+      view.setBigInt64(8, -(2n ** 53n), true);
+      const n = decodeSafetensors(bytes).tensors.n!;
+      expect(n.dtype).toBe('F64');
+      expect(Array.from(n.data)).toEqual([42, -(2 ** 53)]);
+      view.setBigInt64(8, 2n ** 53n + 1n, true);
+      expect(() => decodeSafetensors(bytes, 'bn.safetensors')).toThrow("bn.safetensors: tensor 'n': I64 value at index 1 does not fit a float64 exactly (|v| > 2^53)");
     }
   });
 
