@@ -23,5 +23,6 @@ export { fashionMnistReader, fashionMnistMapping, FASHION_MNIST_DIR, FASHION_MNI
 export { mnistReader, mnistMapping, irisReader, irisMapping, IRIS_FEATURES, IRIS_CLASSES, type BundledReaderOptions } from './sources/bundled.js';
 export { type ReaderOpenOptions, type DecodedPayload, decodePayload, parsePayloadText } from './sources/broker-config.js';
 export { NatsReader, openNatsReader, type NatsSourceConfig } from './sources/nats.js';
+export { NatsDeadLetterSink, type NatsDeadLetterConfig } from './sources/nats-dead-letter.js';
 export { MqttReader, openMqttReader, type MqttSourceConfig } from './sources/mqtt.js';
 export { RedisReader, openRedisReader, compareIds, type RedisSourceConfig } from './sources/redis.js';
