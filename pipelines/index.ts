@@ -26,3 +26,5 @@ export { NatsReader, openNatsReader, type NatsSourceConfig } from './sources/nat
 export { NatsDeadLetterSink, type NatsDeadLetterConfig } from './sources/nats-dead-letter.js';
 export { MqttReader, openMqttReader, type MqttSourceConfig } from './sources/mqtt.js';
 export { RedisReader, openRedisReader, compareIds, type RedisSourceConfig } from './sources/redis.js';
+export { prequential, type PrequentialMetrics } from './prequential.js';
+export { writeCheckpoints, type CheckpointPolicy } from './checkpoint.js';
