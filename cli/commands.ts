@@ -12,26 +12,27 @@ import { type ModelSpec, buildModel } from '../src/nn/spec.js';
 import { softmax } from '../src/ops/composite.js';
 import { Rng } from '../src/random.js';
 import { Tensor } from '../src/tensor/tensor.js';
-import { evaluate } from '../src/train/fit.js';
 import { type LossName, summedLoss, takesClassIndices } from '../src/train/shard.js';
 import { parseConfig } from './config.js';
-import { loadData, loadRunModel } from './train.js';
+import { evalSetSize, evaluateSet, loadSplit, preprocessing } from './data.js';
+import { loadRunModel } from './train.js';
 
 type Write = (s: string) => void;
 
-/** `eval <run> [--data test|train]`: loss, accuracy and the confusion matrix of the run's model. */
-export function evalCommand(dir: string, o: { data: string; json: boolean }, write: Write): void {
+/** `eval <run> [--data test|train]`: loss, accuracy and the confusion matrix of the run's model (loss only for dense targets). */
+export async function evalCommand(dir: string, o: { data: string; json: boolean }, write: Write): Promise<void> {
   const { config, model } = loadRunModel(dir);
   if (o.data !== 'test' && o.data !== 'train') throw new ValueError(`--data must be 'test' or 'train' (the run's own split; got '${o.data}')`);
-  const { train, test } = loadData(config);
-  const d = o.data === 'train' ? train : test;
+  const d = await loadSplit(config, o.data);
   if (d === null) throw new ValueError(`run '${dir}' has no test split`);
-  const r = evaluate(model, d, { inputShape: config.inputShape, loss: config.loss as LossName });
+  const n = evalSetSize(d);
+  const r = evaluateSet(model, d, config);
   if (o.json) {
-    write(`${JSON.stringify({ data: o.data, samples: d.n, loss: r.loss, accuracy: r.accuracy, confusion: r.confusion })}\n`);
+    write(`${JSON.stringify(r.confusion === null ? { data: o.data, samples: n, loss: r.loss } : { data: o.data, samples: n, loss: r.loss, accuracy: r.accuracy, confusion: r.confusion })}\n`);
     return;
   }
-  write(`${o.data} split: ${d.n} samples, loss ${r.loss.toFixed(4)}, accuracy ${(100 * r.accuracy).toFixed(2)}%\n`);
+  write(`${o.data} split: ${n} samples, loss ${r.loss.toFixed(4)}${r.accuracy === null ? '' : `, accuracy ${(100 * r.accuracy).toFixed(2)}%`}\n`);
+  if (r.confusion === null) return;
   write('confusion matrix (rows: target, columns: predicted)\n');
   const w = Math.max(3, ...r.confusion.flat().map((v) => String(v).length));
   write(`${' '.repeat(4)}${r.confusion.map((_, j) => String(j).padStart(w + 1)).join('')}\n`);
@@ -39,15 +40,18 @@ export function evalCommand(dir: string, o: { data: string; json: boolean }, wri
 }
 
 /**
- * `predict <run> --input file|-`: one JSON line in per sample (an array of numbers, nested or flat, or
- * an object with an `input` array), one JSON line out: the class and its probabilities, or the output.
+ * `predict <run> --input file|-`: one JSON line in per sample, one JSON line out: the class (and its name
+ * when the data names classes) with the probabilities, or the output. A line is the model's input as numbers
+ * (an array, nested or flat, or {"input": [...]}), raw as the data source gives them: the run's scaling
+ * applies. For a run trained on a record source it may also be a record, a JSON object with the mapping's
+ * fields (no target needed), mapped as training mapped it.
  */
 export async function predictCommand(dir: string, input: string, write: Write): Promise<number> {
   const { config, model } = loadRunModel(dir);
   model.eval();
   const size = config.inputShape.reduce((a, b) => a * b, 1);
   const classes = takesClassIndices(config.loss as LossName);
-  const { transform } = loadData(config); // inputs come raw, as the data source gives them; the run's scaling applies
+  const { transform, fromRecord, classNames } = preprocessing(config);
   if (input !== '-' && !existsSync(input)) throw new ValueError(`--input '${input}' does not exist (give a JSON Lines file, or - for stdin)`);
   const stream = input === '-' ? process.stdin : (await import('node:fs')).createReadStream(input);
   const lines = createInterface({ input: stream, crlfDelay: Infinity });
@@ -56,28 +60,33 @@ export async function predictCommand(dir: string, input: string, write: Write): 
   for await (const line of lines) {
     n++;
     if (line.trim() === '') continue;
-    let values: number[];
+    let v64: Float64Array;
     try {
       const v = JSON.parse(line) as unknown;
       const arr = Array.isArray(v) ? v : (v as { input?: unknown })?.input;
-      if (!Array.isArray(arr)) throw new Error('expected an array of numbers or {"input": [...]}');
-      values = (arr as unknown[]).flat(Infinity) as number[];
-      if (values.length !== size) throw new Error(`expected ${size} numbers for input shape [${config.inputShape.join(',')}], got ${values.length}`);
-      if (!values.every((x) => typeof x === 'number' && Number.isFinite(x))) throw new Error('every value must be a finite number');
+      if (!Array.isArray(arr) && fromRecord !== null && typeof v === 'object' && v !== null) {
+        v64 = fromRecord(v); // a record: the mapping scales it
+      } else {
+        if (!Array.isArray(arr)) throw new Error(fromRecord === null ? 'expected an array of numbers or {"input": [...]}' : 'expected a record (a JSON object with the mapping\'s fields), an array of numbers or {"input": [...]}');
+        const values = (arr as unknown[]).flat(Infinity) as number[];
+        if (values.length !== size) throw new Error(`expected ${size} numbers for input shape [${config.inputShape.join(',')}], got ${values.length}`);
+        if (!values.every((x) => typeof x === 'number' && Number.isFinite(x))) throw new Error('every value must be a finite number');
+        v64 = Float64Array.from(values);
+        transform(v64);
+      }
     } catch (e) {
       bad++;
       write(`${JSON.stringify({ line: n, error: (e as Error).message })}\n`);
       continue;
     }
     const dtype = config.model.dtype ?? 'f32';
-    const v64 = Float64Array.from(values);
-    transform(v64);
     const x = new Tensor(dtype === 'f32' ? Float32Array.from(v64) : v64, [1, ...config.inputShape]);
     const out = noGrad(() => model.forward(x));
     if (classes) {
       const p = Array.from(noGrad(() => softmax(out, -1)).data);
       const k = p.indexOf(Math.max(...p));
-      write(`${JSON.stringify({ line: n, prediction: k, probabilities: p.map((v) => Number(v.toFixed(6))) })}\n`);
+      const name = classNames?.[k];
+      write(`${JSON.stringify({ line: n, prediction: k, ...(name === undefined ? {} : { class: name }), probabilities: p.map((v) => Number(v.toFixed(6))) })}\n`);
     } else {
       write(`${JSON.stringify({ line: n, output: Array.from(out.data) })}\n`);
     }

@@ -3,7 +3,8 @@
 import { z } from 'zod';
 import { ValueError, fmtValue } from '../src/errors.js';
 import { checkModelSpec } from '../src/nn/spec.js';
-import { LOSS_NAMES } from '../src/train/shard.js';
+import { LOSS_NAMES, type LossName, takesClassIndices } from '../src/train/shard.js';
+import { type CompiledMapping, type RecordMapping, compileMapping } from '../pipelines/mapping.js';
 
 const posInt = z.int().positive();
 const shape = z.array(posInt).min(1);
@@ -24,8 +25,98 @@ const irisData = z.strictObject({
   /** Standardise features with the training split's mean and std (default true). */
   standardize: z.boolean().default(true),
 });
+/** Debian's dataset-fashion-mnist, loaded into memory (so it shuffles); the test split is t10k. */
+const fashionMnistData = z.strictObject({
+  source: z.literal('fashion-mnist'),
+  /** Where the IDX files are (default /usr/share/datasets/fashion-mnist). */
+  dir: z.string().min(1).optional(),
+  /** The first n images of each split, in file order (default: all 60,000 and 10,000). */
+  trainSize: posInt.optional(),
+  testSize: posInt.optional(),
+  /** Evaluate on t10k at every epoch's end (default true). */
+  test: z.boolean().default(true),
+});
 
-export const dataSchema = z.discriminatedUnion('source', [mnistData, irisData]);
+/** A secret as written, or { env: NAME }: read from the environment when the source opens, never stored in the run folder. */
+const secret = z.union([z.string().min(1), z.strictObject({ env: z.string().min(1) })]);
+const name = z.string().min(1);
+
+/** Checked in depth by compileMapping (parseConfig), whose messages name the key under config.data.mapping. */
+const mapping = z.strictObject({ features: z.array(z.unknown()), target: z.unknown() });
+
+/** What every record source (files, stdin, brokers) takes besides where to read. */
+const recordKeys = {
+  mapping,
+  /** JSON Lines file of rejected records (default <run>/dead-letter.jsonl). */
+  deadLetter: name.optional(),
+  /** The run stops once more than this fraction of the records read were rejected (default 0.1). */
+  maxBadRatio: z.number().min(0).max(1).optional(),
+  /** Records above this many bytes are rejected as oversized (default 1 MiB). */
+  maxRecordBytes: posInt.optional(),
+};
+const testPath = z.strictObject({ path: name });
+const idxFiles = { images: name, labels: name };
+
+const csvData = z.strictObject({ source: z.literal('csv'), path: name, delimiter: z.string().length(1).optional(), test: testPath.optional(), ...recordKeys });
+const jsonlData = z.strictObject({ source: z.literal('jsonl'), path: name, test: testPath.optional(), ...recordKeys });
+/** A directory, or a glob in its last segment, of .csv/.tsv/.jsonl/.ndjson files read in name order. */
+const filesData = z.strictObject({ source: z.literal('files'), path: name, test: testPath.optional(), ...recordKeys });
+/** IDX images + labels; the mapping defaults to the image as a vector of inputShape's size and a label of 10 classes. */
+const idxData = z.strictObject({ source: z.literal('idx'), ...idxFiles, test: z.strictObject(idxFiles).optional(), ...recordKeys, mapping: mapping.optional() });
+const stdinData = z.strictObject({ source: z.literal('stdin'), format: z.enum(['jsonl', 'csv']), delimiter: z.string().length(1).optional(), ...recordKeys });
+/** The NatsSourceConfig of pipelines/sources/nats.ts. */
+const natsData = z.strictObject({
+  source: z.literal('nats'),
+  servers: z.union([name, z.array(name).min(1)]),
+  stream: name,
+  consumer: name,
+  subject: name.optional(),
+  user: name.optional(),
+  pass: secret.optional(),
+  token: secret.optional(),
+  window: posInt.optional(),
+  create: z.boolean().optional(),
+  ackWaitMs: posInt.optional(),
+  connectTimeoutMs: posInt.optional(),
+  idleTimeoutMs: z.int().min(0).optional(),
+  ...recordKeys,
+});
+/** The MqttSourceConfig of pipelines/sources/mqtt.ts. */
+const mqttData = z.strictObject({
+  source: z.literal('mqtt'),
+  url: secret,
+  topic: name,
+  clientId: name,
+  username: name.optional(),
+  password: secret.optional(),
+  window: posInt.max(65535).optional(),
+  sessionExpirySec: posInt.optional(),
+  seqField: name.optional(),
+  idleTimeoutMs: z.int().min(0).optional(),
+  connectTimeoutMs: posInt.optional(),
+  keepaliveSec: z.int().min(0).optional(),
+  ...recordKeys,
+});
+/** The RedisSourceConfig of pipelines/sources/redis.ts. */
+const redisData = z.strictObject({
+  source: z.literal('redis'),
+  url: secret,
+  username: name.optional(),
+  password: secret.optional(),
+  stream: name,
+  group: name,
+  consumer: name,
+  field: name.optional(),
+  create: z.boolean().optional(),
+  window: posInt.optional(),
+  blockMs: posInt.optional(),
+  idleTimeoutMs: z.int().min(0).optional(),
+  claimIdleMs: z.int().min(0).optional(),
+  connectTimeoutMs: posInt.optional(),
+  ...recordKeys,
+});
+
+export const dataSchema = z.discriminatedUnion('source', [mnistData, irisData, fashionMnistData, csvData, jsonlData, filesData, idxData, stdinData, natsData, mqttData, redisData]);
 
 const sgd = z.strictObject({
   type: z.literal('SGD'), lr: z.number().positive(), momentum: z.number().min(0).optional(), dampening: z.number().optional(),
@@ -54,8 +145,15 @@ export const configSchema = z.strictObject({
   schedule: schedule.optional(),
   batchSize: posInt,
   epochs: posInt.default(1),
-  /** Seeded shuffling each epoch; false keeps the source's order. */
-  shuffle: z.boolean().default(true),
+  /** Most steps of the whole run (a resumed run counts the steps before it); a stream's usual bound. */
+  maxSteps: posInt.optional(),
+  /** Seconds each train or resume invocation trains at most; it then stops cleanly, as at the source's end. */
+  duration: z.number().positive().optional(),
+  /**
+   * Seeded shuffling each epoch; false keeps the source's order. Default: true for the in-memory datasets
+   * (mnist, iris, fashion-mnist), false for record sources, which are read in order (true is an error).
+   */
+  shuffle: z.boolean().optional(),
   /** Worker threads (default: every core). */
   workers: z.int().min(1).max(256).optional(),
   mode: z.enum(['sync', 'hogwild']).default('sync'),
@@ -69,8 +167,36 @@ export const configSchema = z.strictObject({
   output: z.string().min(1).optional(),
 });
 
-export type TrainConfig = z.infer<typeof configSchema>;
+type ParsedConfig = z.infer<typeof configSchema>;
+/** A validated config: shuffle resolved for its source, an idx mapping filled in. */
+export type TrainConfig = Omit<ParsedConfig, 'shuffle'> & { shuffle: boolean };
 export type DataConfig = z.infer<typeof dataSchema>;
+/** The sources read record by record through a mapping (and so in order). */
+export type RecordDataConfig = Exclude<DataConfig, { source: 'mnist' | 'iris' | 'fashion-mnist' }>;
+/** Record sources that are streams: read once, never again from the start. */
+export type StreamDataConfig = Extract<DataConfig, { source: 'stdin' | 'nats' | 'mqtt' | 'redis' }>;
+export type Secret = z.infer<typeof secret>;
+
+/** The sources read record by record, and how the shuffle message names what they give. */
+const IN_ORDER: Record<RecordDataConfig['source'], string> = {
+  csv: 'csv files are',
+  jsonl: 'jsonl files are',
+  files: 'files are',
+  idx: 'idx files are',
+  stdin: 'stdin records are',
+  nats: 'NATS messages are',
+  mqtt: 'MQTT messages are',
+  redis: 'Redis stream entries are',
+};
+const STREAMS: readonly string[] = ['stdin', 'nats', 'mqtt', 'redis'];
+
+export function isRecordSource(d: DataConfig): d is RecordDataConfig {
+  return Object.hasOwn(IN_ORDER, d.source);
+}
+
+export function isStreamSource(d: DataConfig): d is StreamDataConfig {
+  return STREAMS.includes(d.source);
+}
 
 /** One issue as a line: where, what was expected, what was given. */
 function describeIssue(where: string, iss: z.core.$ZodIssue & { input?: unknown }): string {
@@ -113,7 +239,44 @@ export function parseConfig(raw: unknown, where = 'config'): TrainConfig {
   }
   checkModelSpec(r.data.model, `${where}.model`);
   if (r.data.mode === 'hogwild' && r.data.shards !== undefined) throw new ValueError(`${where}.shards: micro-shards are a sync-mode setting (mode is 'hogwild')`);
-  return r.data;
+  return checkData(r.data, where);
+}
+
+/** The checks that span keys: the mapping against inputShape and loss, shuffle and epochs against the source. */
+function checkData(c: ParsedConfig, where: string): TrainConfig {
+  const d = c.data;
+  const size = c.inputShape.reduce((a, b) => a * b, 1);
+  const shape = `[${c.inputShape.join(', ')}]`;
+  if (d.source === 'fashion-mnist' && size !== 784) throw new ValueError(`${where}.inputShape: fashion-mnist images have 784 pixels, inputShape ${shape} holds ${size}`);
+  if (!isRecordSource(d)) return { ...c, shuffle: c.shuffle ?? true };
+  if (c.shuffle === true) throw new ValueError(`${where}.shuffle: ${IN_ORDER[d.source]} read in order (a stream cannot be shuffled whole); set shuffle to false`);
+  if (isStreamSource(d) && c.epochs > 1) {
+    throw new ValueError(`${where}.epochs: source '${d.source}' is a stream, read once (got epochs ${c.epochs}); set epochs to 1 and bound the run with maxSteps or duration`);
+  }
+  if (isStreamSource(d) && c.schedule?.type === 'cosine' && c.schedule.tMax === undefined && c.maxSteps === undefined) {
+    throw new ValueError(`${where}.schedule.tMax: a cosine schedule needs the run's length, unknown for source '${d.source}' (a stream): set schedule.tMax or maxSteps`);
+  }
+  const m = d.mapping ?? { features: [{ field: 'image', type: 'vector', length: size }], target: { field: 'label', type: 'class', classes: 10 } };
+  let compiled: CompiledMapping;
+  try {
+    compiled = compileMapping(m as RecordMapping);
+  } catch (e) {
+    // compileMapping names keys from 'mapping'; here they live under the config's data.
+    if (e instanceof ValueError && e.message.startsWith('mapping')) throw new ValueError(`${where}.data.${e.message}`);
+    throw e;
+  }
+  if (compiled.sampleSize !== size) {
+    throw new ValueError(`${where}.data.mapping: the features make ${compiled.sampleSize} values per sample, inputShape ${shape} holds ${size}`);
+  }
+  const target = (m.target as { type: string }).type;
+  if (takesClassIndices(c.loss as LossName) !== (target === 'class')) {
+    throw new ValueError(
+      takesClassIndices(c.loss as LossName)
+        ? `${where}.data.mapping.target.type: loss '${c.loss}' takes class indices, so the target must be 'class' (got '${target}')`
+        : `${where}.data.mapping.target.type: loss '${c.loss}' takes dense targets, so the target must be 'number' or 'vector' (got 'class')`,
+    );
+  }
+  return { ...c, data: { ...d, mapping: m } as RecordDataConfig, shuffle: false };
 }
 
 /** Every key a flag may set: the schema's object keys at any depth, dotted. */

@@ -156,9 +156,13 @@ program
 
 program
   .command('predict')
-  .description("a run's model on JSON Lines inputs (an array of numbers per line), predictions as JSON Lines")
+  .description(
+    "a run's model on JSON Lines inputs, predictions as JSON Lines. A line is the model's input as numbers (an array, or {\"input\": [...]}), " +
+      "raw as the data source gives them (the run's scaling applies); for a run trained on a record source (csv, jsonl, files, idx, stdin, brokers) " +
+      "it may also be a record: a JSON object with the mapping's fields, no target needed",
+  )
   .argument('<run>', 'a run folder')
-  .requiredOption('--input <file>', 'a JSON Lines file, or - for stdin')
+  .requiredOption('--input <file>', 'a JSON Lines file (arrays of numbers, or records for a record source), or - for stdin')
   .action(async (dir: string, o: { input: string }) => {
     const bad = await predictCommand(dir, o.input, write);
     if (bad > 0) process.exitCode = 1;

@@ -1,9 +1,8 @@
 // `streamgrad train` and `resume`: a validated config becomes a run folder (config.json, metrics.jsonl,
 // checkpoints/, model.safetensors, the report), trained by the data-parallel pipeline with progress.
-import { appendFileSync, existsSync, mkdirSync, readFileSync, readdirSync, writeFileSync } from 'node:fs';
+import { appendFileSync, existsSync, mkdirSync, readFileSync, readdirSync, rmSync, writeFileSync } from 'node:fs';
 import { join, resolve } from 'node:path';
 import { ValueError } from '../src/errors.js';
-import { type Dataset, featureStats, loadIris, loadMnistDigits, normalize, split, standardize, subset } from '../src/data/dataset.js';
 import { loadLatestCheckpoint } from '../src/io/checkpoint.js';
 import { loadModule, saveStateDict } from '../src/io/state-dict.js';
 import type { Module } from '../src/nn/module.js';
@@ -11,17 +10,14 @@ import { buildModel, type ModelSpec } from '../src/nn/spec.js';
 import { CosineAnnealingLR, LinearWarmup, SequentialLR, StepLR } from '../src/optim/index.js';
 import type { Optimizer } from '../src/optim/optimizer.js';
 import type { OptimizerSpec } from '../src/optim/spec.js';
-import { evaluate } from '../src/train/fit.js';
 import type { LossName } from '../src/train/shard.js';
-import { type DatasetPosition, datasetSource } from '../pipelines/sources/dataset.js';
+import type { RecordCounters } from '../pipelines/record-source.js';
+import type { ReaderPosition } from '../pipelines/records.js';
 import { type ParallelTrainResult, trainParallel } from '../pipelines/train.js';
 import type { StepTelemetry } from '../pipelines/types.js';
 import { type TrainConfig, parseConfig } from './config.js';
+import { type OpenedData, evaluateSet, openData, redactSecrets, resolvePaths } from './data.js';
 import { type Progress, makeProgress } from './progress.js';
-
-/** MNIST's pixel mean and standard deviation (torchvision's Normalize((0.1307,), (0.3081,))). */
-const MNIST_MEAN = 0.1307;
-const MNIST_STD = 0.3081;
 
 export interface RunOptions {
   /** 'bar' on a TTY, 'lines' otherwise, 'json' for --json, 'quiet' for --quiet. */
@@ -40,36 +36,8 @@ export interface RunSummary {
   trainLoss: number | null;
   testLoss: number | null;
   testAccuracy: number | null;
-}
-
-interface Data {
-  train: Dataset;
-  test: Dataset | null;
-  /** The preprocessing the splits got, for one raw sample (predict applies it to its inputs). */
-  transform: (x: Float64Array) => void;
-}
-
-/** The train and test sets a config's `data` names, split and scaled as it says (seeded). */
-export function loadData(c: TrainConfig): Data {
-  const d = c.data;
-  if (d.source === 'mnist') {
-    const all = loadMnistDigits(c.model.dtype ?? 'f32');
-    if (d.trainSize + d.testSize > all.n) throw new ValueError(`config.data: trainSize ${d.trainSize} + testSize ${d.testSize} is more than the ${all.n} bundled digits`);
-    const { train, test } = split(d.normalize ? normalize(all, MNIST_MEAN, MNIST_STD) : all, d.trainSize, c.seed);
-    const transform = (x: Float64Array): void => {
-      if (d.normalize) for (let i = 0; i < x.length; i++) x[i] = (x[i]! - MNIST_MEAN) / MNIST_STD;
-    };
-    return { train, test: subset(test, Array.from({ length: d.testSize }, (_, i) => i)), transform };
-  }
-  const all = loadIris(c.model.dtype ?? 'f32');
-  if (d.trainSize >= all.n) throw new ValueError(`config.data.trainSize: expected < ${all.n} (the Iris flowers), got ${d.trainSize}`);
-  const { train, test } = split(all, d.trainSize, c.seed);
-  if (!d.standardize) return { train, test, transform: () => {} };
-  const stats = featureStats(train);
-  const transform = (x: Float64Array): void => {
-    for (let j = 0; j < x.length; j++) x[j] = (x[j]! - stats.mean[j]!) / stats.std[j]!;
-  };
-  return { train: standardize(train, stats), test: standardize(test, stats), transform };
+  /** Records read, accepted and rejected (record sources), and where the rejected ones went. */
+  records: (RecordCounters & { deadLetter: string }) | null;
 }
 
 /** The config's schedule over a run of `totalSteps` steps, as the pipeline wants it. */
@@ -132,13 +100,25 @@ export function loadRunModel(dir: string): { config: TrainConfig; model: Module 
 /** Trains a new run from a validated config. */
 export async function runTrain(config: TrainConfig, o: RunOptions): Promise<RunSummary> {
   const dir = resolve(config.output ?? defaultRunDir(config));
-  if (existsSync(dir) && readdirSync(dir).length > 0) {
+  const existed = existsSync(dir);
+  if (existed && readdirSync(dir).length > 0) {
     throw new ValueError(`run folder '${dir}' already exists and is not empty: choose another --output, or continue it with streamgrad resume ${dir}`);
   }
+  const stored = resolvePaths(config);
+  const stop = stopper(o);
   mkdirSync(dir, { recursive: true });
-  writeFileSync(join(dir, 'config.json'), `${JSON.stringify(config, null, 2)}\n`);
+  let data: OpenedData;
+  try {
+    data = await openData(stored, { runDir: dir, signal: stop.signal, resuming: false });
+  } catch (e) {
+    // Nothing was trained: a missing file or a bad header leaves no half-made run folder behind.
+    if (!existed) rmSync(dir, { recursive: true, force: true });
+    stop.dispose();
+    throw e;
+  }
+  writeFileSync(join(dir, 'config.json'), `${JSON.stringify(stored, null, 2)}\n`);
   writeFileSync(join(dir, 'metrics.jsonl'), '');
-  return execute(config, dir, o, null);
+  return execute(stored, dir, o, null, data, stop);
 }
 
 /** Continues a run folder from its latest valid checkpoint, appending to its metrics. */
@@ -147,47 +127,110 @@ export async function runResume(dir: string, o: RunOptions): Promise<RunSummary>
   const { checkpoint, skipped } = loadLatestCheckpoint(join(dir, 'checkpoints'));
   for (const s of skipped) o.write(`skipping checkpoint ${s.dir}: ${s.reason}\n`);
   if (checkpoint === null) throw new ValueError(`run folder '${dir}' has no valid checkpoint to resume from (start it again with streamgrad train)`);
-  return execute(config, resolve(dir), o, checkpoint);
+  // The source continues after the position the checkpoint recorded with the parameters.
+  const from = (checkpoint.meta as { source?: { position?: ReaderPosition | null } } | null)?.source?.position ?? undefined;
+  const stop = stopper(o);
+  let data: OpenedData;
+  try {
+    data = await openData(config, { runDir: resolve(dir), from, signal: stop.signal, resuming: true });
+  } catch (e) {
+    stop.dispose();
+    throw e;
+  }
+  return execute(config, resolve(dir), o, checkpoint, data, stop);
 }
 
-async function execute(config: TrainConfig, dir: string, o: RunOptions, resume: ReturnType<typeof loadLatestCheckpoint>['checkpoint']): Promise<RunSummary> {
-  const { train, test } = loadData(config);
-  const stepsPerEpoch = Math.ceil(train.n / config.batchSize);
-  const totalSteps = stepsPerEpoch * config.epochs;
-  const from = (resume?.meta as { source?: { position?: DatasetPosition } } | undefined)?.source?.position ?? undefined;
-  let init: Module | undefined;
-  if (config.init !== undefined && resume === null) {
-    init = buildModel(config.model as ModelSpec, config.seed);
-    loadModule(init, config.init);
-  }
-  const metrics = join(dir, 'metrics.jsonl');
+/** The run's stop signal: the caller's (Ctrl-C), the duration's end, or a step limit already reached. */
+interface Stopper {
+  signal: AbortSignal;
+  /** The caller asked to stop (the run is then "stopped": no model.safetensors, exit code 130). */
+  readonly byUser: boolean;
+  abort(): void;
+  dispose(): void;
+}
+
+function stopper(o: RunOptions): Stopper {
   const ac = new AbortController();
-  o.signal?.addEventListener('abort', () => ac.abort(), { once: true });
-  const progress: Progress = makeProgress(o.progress, o.write, { totalSamples: train.n * config.epochs, doneSamples: (resume?.step ?? 0) >= totalSteps ? train.n * config.epochs : Math.min(resume?.step ?? 0, totalSteps) * config.batchSize });
+  let byUser = false;
+  const onAbort = (): void => {
+    byUser = true;
+    ac.abort();
+  };
+  if (o.signal?.aborted === true) onAbort();
+  o.signal?.addEventListener('abort', onAbort, { once: true });
+  return {
+    signal: ac.signal,
+    get byUser() {
+      return byUser;
+    },
+    abort: () => ac.abort(),
+    dispose: () => o.signal?.removeEventListener('abort', onAbort),
+  };
+}
+
+async function execute(config: TrainConfig, dir: string, o: RunOptions, resume: ReturnType<typeof loadLatestCheckpoint>['checkpoint'], data: OpenedData, stop: Stopper): Promise<RunSummary> {
+  const { test } = data;
+  const firstStep = resume?.step ?? 0;
+  const perEpoch = data.epochSamples === null ? null : Math.ceil(data.epochSamples / config.batchSize);
+  const limit = config.maxSteps ?? Infinity;
+  // Steps of the whole run: known for in-memory data, estimated for files, maxSteps for a stream.
+  const totalSteps = Math.min(perEpoch === null ? Infinity : perEpoch * config.epochs, limit);
+  // maxSteps counts the whole run: a resumed one applies what is left (nothing, once reached).
+  const remaining = limit - firstStep;
+  const totalSamples = Number.isFinite(totalSteps) ? (data.epochSamples === null ? totalSteps * config.batchSize : Math.min(data.epochSamples * config.epochs, totalSteps * config.batchSize)) : Number.NaN;
+  const doneSamples = Math.min(firstStep * config.batchSize, Number.isNaN(totalSamples) ? Infinity : totalSamples);
+  // A bar needs its end; a stream without maxSteps has none, so it reports in lines.
+  const kind = o.progress === 'bar' && Number.isNaN(totalSamples) ? 'lines' : o.progress;
   const testEval = (model: Module): Record<string, number> | undefined => {
     if (test === null) return undefined;
-    const r = evaluate(model, test, { inputShape: config.inputShape, loss: config.loss as LossName });
-    return { testLoss: r.loss, testAccuracy: r.accuracy };
+    const r = evaluateSet(model, test, config);
+    return r.accuracy === null ? { testLoss: r.loss } : { testLoss: r.loss, testAccuracy: r.accuracy };
   };
   let lastTest: Record<string, number> | undefined;
-  const run = trainParallel({
-    model: config.model as ModelSpec,
-    seed: config.seed,
-    optimizer: config.optimizer as OptimizerSpec,
-    loss: config.loss as LossName,
-    inputShape: config.inputShape,
-    source: datasetSource(train, { epochs: config.epochs, shuffle: config.shuffle, seed: config.seed, from }),
-    batchSize: config.batchSize,
-    workers: config.workers,
-    mode: config.mode,
-    shards: config.shards,
-    init,
-    resume: resume ?? undefined,
-    checkpoint: { dir: join(dir, 'checkpoints'), everySteps: config.checkpoint.everySteps, keep: config.checkpoint.keep },
-    schedule: scheduleOf(config, totalSteps),
-    signal: ac.signal,
-    afterStep: (s, model) => (s.epochEnd ? testEval(model) : undefined),
-  });
+  let timer: NodeJS.Timeout | null = null;
+  let progress: Progress | undefined;
+  let run: ReturnType<typeof trainParallel>;
+  try {
+    if (!Number.isFinite(totalSteps) && config.schedule?.type === 'cosine' && config.schedule.tMax === undefined) {
+      throw new ValueError(`config.schedule.tMax: a cosine schedule needs the run's length, which ${data.source.name} does not tell: set schedule.tMax or maxSteps`);
+    }
+    let init: Module | undefined;
+    if (config.init !== undefined && resume === null) {
+      init = buildModel(config.model as ModelSpec, config.seed);
+      loadModule(init, config.init);
+    }
+    if (remaining <= 0) stop.abort();
+    if (config.duration !== undefined) timer = setTimeout(() => stop.abort(), config.duration * 1000);
+    progress = makeProgress(kind, o.write, { totalSamples, doneSamples });
+    run = trainParallel({
+      model: config.model as ModelSpec,
+      seed: config.seed,
+      optimizer: config.optimizer as OptimizerSpec,
+      loss: config.loss as LossName,
+      inputShape: config.inputShape,
+      targetShape: data.targetShape,
+      source: data.source,
+      batchSize: config.batchSize,
+      workers: config.workers,
+      mode: config.mode,
+      shards: config.shards,
+      init,
+      resume: resume ?? undefined,
+      checkpoint: { dir: join(dir, 'checkpoints'), everySteps: config.checkpoint.everySteps, keep: config.checkpoint.keep },
+      schedule: scheduleOf(config, totalSteps),
+      signal: stop.signal,
+      maxSteps: Number.isFinite(remaining) && remaining > 0 ? remaining : undefined,
+      afterStep: (s, model) => (s.epochEnd ? testEval(model) : undefined),
+    });
+  } catch (e) {
+    // Until the pipeline runs, the source is ours to close (a model that does not fit its inputs fails here).
+    if (timer !== null) clearTimeout(timer);
+    stop.dispose();
+    progress?.stop();
+    await data.abandon();
+    throw e;
+  }
+  const metrics = join(dir, 'metrics.jsonl');
   const lines: string[] = [];
   const flush = (): void => {
     if (lines.length > 0) appendFileSync(metrics, lines.join(''));
@@ -208,12 +251,15 @@ async function execute(config: TrainConfig, dir: string, o: RunOptions, resume: 
   try {
     result = await run.done;
   } finally {
+    if (timer !== null) clearTimeout(timer);
+    stop.dispose();
     flush();
     progress.stop();
   }
-  const stopped = ac.signal.aborted;
+  const stopped = stop.byUser;
   if (!stopped) saveStateDict(join(dir, 'model.safetensors'), result.model);
   await writeReport(dir, config);
+  const counters = data.counters?.() ?? null;
   const summary: RunSummary = {
     dir,
     steps: result.steps,
@@ -223,13 +269,21 @@ async function execute(config: TrainConfig, dir: string, o: RunOptions, resume: 
     trainLoss: lastTrain?.loss ?? null,
     testLoss: lastTest?.testLoss ?? null,
     testAccuracy: lastTest?.testAccuracy ?? null,
+    records: counters === null ? null : { ...counters, deadLetter: data.deadLetter! },
   };
+  if (summary.records !== null && kind !== 'json' && kind !== 'quiet') o.write(recordsLine(summary.records));
   progress.summary(summary);
   return summary;
+}
+
+/** `records: 450 read, 447 accepted, 3 rejected (invalid CSV 2, wrong type 1); dead letters in <file>`. */
+function recordsLine(r: RecordCounters & { deadLetter: string }): string {
+  const why = Object.entries(r.byReason).map(([k, v]) => `${k} ${v}`).join(', ');
+  return `records: ${r.read} read, ${r.accepted} accepted, ${r.rejected} rejected${r.rejected > 0 ? ` (${why}); dead letters in ${r.deadLetter}` : ''}\n`;
 }
 
 /** The run report (charts and report.html), when the report module is present. */
 async function writeReport(dir: string, config: TrainConfig): Promise<void> {
   const { writeRunReport } = await import('./report.js');
-  await writeRunReport(dir, { title: `streamgrad run ${config.name ?? config.data.source}`, config });
+  await writeRunReport(dir, { title: `streamgrad run ${config.name ?? config.data.source}`, config: redactSecrets(config) });
 }

@@ -28,3 +28,4 @@ export { MqttReader, openMqttReader, type MqttSourceConfig } from './sources/mqt
 export { RedisReader, openRedisReader, compareIds, type RedisSourceConfig } from './sources/redis.js';
 export { prequential, type PrequentialMetrics } from './prequential.js';
 export { writeCheckpoints, type CheckpointPolicy } from './checkpoint.js';
+export { RepeatReader } from './sources/repeat.js';
