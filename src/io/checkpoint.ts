@@ -20,7 +20,7 @@ import { CheckpointError, SafetensorsError, ValueError, fmtValue } from '../erro
 import type { StateDict } from '../nn/module.js';
 import type { OptimizerStateDict, OptimizerStateMeta, StateBuffer } from '../optim/optimizer.js';
 import { Tensor } from '../tensor/tensor.js';
-import { type SafetensorsContents, type TensorMap, decodeSafetensors, encodeSafetensors } from './safetensors.js';
+import { type SafetensorsContents, type TensorMap, decodeSafetensors, encodeSafetensors, fsyncDir } from './safetensors.js';
 import { stateDictToTensorMap } from './state-dict.js';
 
 export const CHECKPOINT_FORMAT = 'streamgrad-checkpoint';
@@ -584,20 +584,3 @@ function setOwn<T>(obj: Record<string, T>, key: string, value: T): void {
   Object.defineProperty(obj, key, { value, enumerable: true, writable: true, configurable: true });
 }
 
-/** fsync a directory so a rename or a new entry in it is durable; some platforms cannot, which is not an error. */
-function fsyncDir(dir: string): void {
-  let fd: number;
-  try {
-    fd = openSync(dir, 'r');
-  } catch {
-    return;
-  }
-  try {
-    fsyncSync(fd);
-  } catch (e) {
-    const code = (e as NodeJS.ErrnoException).code;
-    if (code !== 'EISDIR' && code !== 'EINVAL' && code !== 'EPERM' && code !== 'EBADF') throw e;
-  } finally {
-    closeSync(fd);
-  }
-}

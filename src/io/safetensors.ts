@@ -386,8 +386,8 @@ function tryUnlink(path: string): void {
   }
 }
 
-/** fsync a directory so a rename in it is durable; some platforms cannot, which is not an error. */
-function fsyncDir(dir: string): void {
+/** fsync a directory so a rename or a new entry in it is durable; some platforms cannot, which is not an error. */
+export function fsyncDir(dir: string): void {
   let fd: number;
   try {
     fd = openSync(dir, 'r');

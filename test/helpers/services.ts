@@ -10,6 +10,7 @@ import { type NatsConnection, connect as natsConnect } from '@nats-io/transport-
 import mqtt, { type MqttClient } from 'mqtt';
 import { createClient } from 'redis';
 import { onTestFinished } from 'vitest';
+import type { RecordReader, SourceRecord } from '../../pipelines/records.js';
 
 export const NATS_SERVER = '127.0.0.1:4222';
 export const REDIS_URL = 'redis://127.0.0.1:6379';
@@ -34,6 +35,27 @@ export async function waitUntil(what: string, cond: () => boolean | Promise<bool
     await delay(20);
   }
 }
+
+/** The next n records of a reader; failing, naming the reader, if it ends first. */
+export async function readN(reader: RecordReader, n: number): Promise<SourceRecord[]> {
+  const out: SourceRecord[] = [];
+  for (let i = 0; i < n; i++) {
+    const r = await reader.next();
+    if (r === null) throw new Error(`${reader.name}: ended after ${i} of ${n} records`);
+    out.push(r);
+  }
+  return out;
+}
+
+/** Every record until the reader ends (an idle timeout, for brokers). */
+export async function readAll(reader: RecordReader): Promise<SourceRecord[]> {
+  const out: SourceRecord[] = [];
+  for (let r = await reader.next(); r !== null; r = await reader.next()) out.push(r);
+  return out;
+}
+
+export const seqs = (rs: readonly SourceRecord[]): number[] => rs.map((r) => (r.value as { seq: number }).seq);
+export const range = (a: number, b: number): number[] => Array.from({ length: b - a + 1 }, (_, i) => a + i);
 
 /** A JSON payload with a sequence field, as the tests publish them. */
 export function payload(seq: number): string {

@@ -5,26 +5,8 @@ import { describe, expect, it } from 'vitest';
 import { SourceError, ValueError } from '../../../src/errors.js';
 import type { SourceRecord } from '../../../pipelines/records.js';
 import { type MqttReader, type MqttSourceConfig, openMqttReader } from '../../../pipelines/sources/mqtt.js';
-import { MQTT_URL, delay, forgetMqttSession, hasBinary, mosquittoWithPassword, mqttPublisher, payload, uniqueName, waitUntil } from '../../helpers/services.js';
+import { range, readAll, readN, seqs, MQTT_URL, delay, forgetMqttSession, hasBinary, mosquittoWithPassword, mqttPublisher, payload, uniqueName, waitUntil } from '../../helpers/services.js';
 
-async function readN(reader: MqttReader, n: number): Promise<SourceRecord[]> {
-  const out: SourceRecord[] = [];
-  for (let i = 0; i < n; i++) {
-    const r = await reader.next();
-    if (r === null) throw new Error(`${reader.name}: ended after ${i} of ${n} records`);
-    out.push(r);
-  }
-  return out;
-}
-
-async function readAll(reader: MqttReader): Promise<SourceRecord[]> {
-  const out: SourceRecord[] = [];
-  for (let r = await reader.next(); r !== null; r = await reader.next()) out.push(r);
-  return out;
-}
-
-const seqs = (rs: readonly SourceRecord[]): number[] => rs.map((r) => (r.value as { seq: number }).seq);
-const range = (a: number, b: number): number[] => Array.from({ length: b - a + 1 }, (_, i) => a + i);
 
 async function publishSeq(pub: MqttClient, topic: string, from: number, to: number): Promise<void> {
   for (let i = from; i <= to; i++) await pub.publishAsync(topic, payload(i), { qos: 1 });

@@ -8,26 +8,8 @@ import { describe, expect, it } from 'vitest';
 import { SourceError, ValueError } from '../../../src/errors.js';
 import type { SourceRecord } from '../../../pipelines/records.js';
 import { type NatsReader, type NatsSourceConfig, openNatsReader } from '../../../pipelines/sources/nats.js';
-import { NATS_SERVER, delay, hasBinary, natsServerWithAuth, natsStream, tempDir, uniqueName, waitUntil } from '../../helpers/services.js';
+import { range, readAll, readN, seqs, NATS_SERVER, delay, hasBinary, natsServerWithAuth, natsStream, tempDir, uniqueName, waitUntil } from '../../helpers/services.js';
 
-async function readN(reader: NatsReader, n: number): Promise<SourceRecord[]> {
-  const out: SourceRecord[] = [];
-  for (let i = 0; i < n; i++) {
-    const r = await reader.next();
-    if (r === null) throw new Error(`${reader.name}: ended after ${i} of ${n} records`);
-    out.push(r);
-  }
-  return out;
-}
-
-async function readAll(reader: NatsReader): Promise<SourceRecord[]> {
-  const out: SourceRecord[] = [];
-  for (let r = await reader.next(); r !== null; r = await reader.next()) out.push(r);
-  return out;
-}
-
-const seqs = (rs: readonly SourceRecord[]): number[] => rs.map((r) => (r.value as { seq: number }).seq);
-const range = (a: number, b: number): number[] => Array.from({ length: b - a + 1 }, (_, i) => a + i);
 
 async function open(stream: string, extra: Partial<NatsSourceConfig> = {}, from?: number): Promise<NatsReader> {
   const reader = await openNatsReader({ servers: NATS_SERVER, stream, consumer: 'trainer', idleTimeoutMs: 1000, ...extra }, { batchSize: 10, from });

@@ -4,26 +4,8 @@ import { describe, expect, it } from 'vitest';
 import { SourceError, ValueError } from '../../../src/errors.js';
 import type { SourceRecord } from '../../../pipelines/records.js';
 import { type RedisReader, type RedisSourceConfig, compareIds, openRedisReader } from '../../../pipelines/sources/redis.js';
-import { REDIS_URL, type Redis, delay, hasBinary, payload, redisKey, redisServerWithPassword } from '../../helpers/services.js';
+import { range, readAll, readN, seqs, REDIS_URL, type Redis, delay, hasBinary, payload, redisKey, redisServerWithPassword } from '../../helpers/services.js';
 
-async function readN(reader: RedisReader, n: number): Promise<SourceRecord[]> {
-  const out: SourceRecord[] = [];
-  for (let i = 0; i < n; i++) {
-    const r = await reader.next();
-    if (r === null) throw new Error(`${reader.name}: ended after ${i} of ${n} records`);
-    out.push(r);
-  }
-  return out;
-}
-
-async function readAll(reader: RedisReader): Promise<SourceRecord[]> {
-  const out: SourceRecord[] = [];
-  for (let r = await reader.next(); r !== null; r = await reader.next()) out.push(r);
-  return out;
-}
-
-const seqs = (rs: readonly SourceRecord[]): number[] => rs.map((r) => (r.value as { seq: number }).seq);
-const range = (a: number, b: number): number[] => Array.from({ length: b - a + 1 }, (_, i) => a + i);
 
 /** XADDs payload(from..to) in one pipeline; returns their ids. */
 async function addSeq(redis: Redis, key: string, from: number, to: number): Promise<string[]> {
