@@ -6,7 +6,7 @@ import { isAbsolute, resolve } from 'node:path';
 import { gunzipSync } from 'node:zlib';
 import { RecordError, SourceError, ValueError } from '../src/errors.js';
 import { noGrad } from '../src/autograd/engine.js';
-import { type Dataset, featureStats, loadIris, loadMnistDigits, normalize, split, standardize, subset } from '../src/data/dataset.js';
+import { type Dataset, MNIST_MEAN, MNIST_STD, featureStats, loadIris, loadMnistDigits, normalize, split, standardize, subset } from '../src/data/dataset.js';
 import type { Module } from '../src/nn/module.js';
 import { type DType, type Storage, Tensor } from '../src/tensor/tensor.js';
 import { evaluate } from '../src/train/fit.js';
@@ -28,10 +28,6 @@ import { type RedisSourceConfig, openRedisReader } from '../pipelines/sources/re
 import { RepeatReader } from '../pipelines/sources/repeat.js';
 import { stdinReader } from '../pipelines/sources/stdin.js';
 import { type DataConfig, type RecordDataConfig, type Secret, type StreamDataConfig, type TrainConfig, isRecordSource, isStreamSource } from './config.js';
-
-/** MNIST's pixel mean and standard deviation (torchvision's Normalize((0.1307,), (0.3081,))). */
-const MNIST_MEAN = 0.1307;
-const MNIST_STD = 0.3081;
 
 type FileDataConfig = Exclude<RecordDataConfig, StreamDataConfig>;
 

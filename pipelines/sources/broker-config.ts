@@ -8,7 +8,7 @@
 // record source dead-letters it with that reason. `bytes` is always the payload's size as received.
 import { ValueError, checkInt, fmtValue } from '../../src/errors.js';
 import type { ReaderPosition, RecordFault } from '../records.js';
-import { PREVIEW_BYTES } from './jsonl.js';
+import { PREVIEW_BYTES, parseJsonObject } from './jsonl.js';
 
 /** What a run passes when it opens a broker reader (the config is what the user wrote). */
 export interface ReaderOpenOptions {
@@ -35,23 +35,11 @@ export function decodePayload(payload: Uint8Array): DecodedPayload {
     const preview = Buffer.from(payload.buffer, payload.byteOffset, Math.min(payload.length, PREVIEW_BYTES)).toString('latin1');
     return { value: preview, fault: { reason: 'invalid JSON', message: 'invalid JSON: not valid UTF-8' } };
   }
-  return parsePayloadText(text);
+  return parseJsonObject(text);
 }
 
-/** A payload's text as a record value (see the header). */
-export function parsePayloadText(text: string): DecodedPayload {
-  let value: unknown;
-  try {
-    value = JSON.parse(text);
-  } catch (e) {
-    return { value: text.slice(0, PREVIEW_BYTES), fault: { reason: 'invalid JSON', message: `invalid JSON: ${(e as Error).message}` } };
-  }
-  if (typeof value !== 'object' || value === null || Array.isArray(value)) {
-    const kind = value === null ? 'null' : Array.isArray(value) ? 'an array' : `a ${typeof value}`;
-    return { value: text.slice(0, PREVIEW_BYTES), fault: { reason: 'invalid JSON', message: `invalid JSON: expected an object, got ${kind}` } };
-  }
-  return { value };
-}
+/** A payload's text as a record value (see the header): the JSON Lines rule, one JSON object per record. */
+export { parseJsonObject as parsePayloadText } from './jsonl.js';
 
 /** Checks one broker config object field by field; every message starts with `where` (`NATS source`). */
 export class ConfigReader {

@@ -3,7 +3,7 @@
 import { type FileHandle, open } from 'node:fs/promises';
 import type { Readable } from 'node:stream';
 import { SourceError, ValueError, fmtOversized, fmtValue } from '../../src/errors.js';
-import type { ReaderPosition, RecordReader, SourceRecord } from '../records.js';
+import type { ReaderPosition, RecordFault, RecordReader, SourceRecord } from '../records.js';
 
 /** The default size cap of one record (a line, a CSV row): larger ones are skipped unbuffered and dead-lettered. */
 export const DEFAULT_MAX_RECORD_BYTES = 1 << 20;
@@ -217,6 +217,21 @@ export async function openInput(input: ByteInput, name: string, offset: number, 
   return { framer: new RecordFramer(puller, offset, maxBytes, boundary), puller, size };
 }
 
+/** A JSON object as a record's value; anything else (bad JSON, an array, a number) a record with a fault. */
+export function parseJsonObject(text: string): { value: unknown; fault?: RecordFault } {
+  let value: unknown;
+  try {
+    value = JSON.parse(text);
+  } catch (e) {
+    return { value: text.slice(0, PREVIEW_BYTES), fault: { reason: 'invalid JSON', message: `invalid JSON: ${(e as Error).message}` } };
+  }
+  if (typeof value !== 'object' || value === null || Array.isArray(value)) {
+    const kind = value === null ? 'null' : Array.isArray(value) ? 'an array' : `a ${typeof value}`;
+    return { value: text.slice(0, PREVIEW_BYTES), fault: { reason: 'invalid JSON', message: `invalid JSON: expected an object, got ${kind}` } };
+  }
+  return { value };
+}
+
 export interface JsonlReaderOptions {
   /** Continue after this position (a checkpoint's): files only. */
   from?: ReaderPosition;
@@ -281,17 +296,7 @@ export class JsonlReader implements RecordReader {
       // A UTF-8 byte order mark may open a file written on Windows; JSON.parse would choke on it.
       const from = f.end - f.raw.length === 0 && f.raw[0] === 0xef && f.raw[1] === 0xbb && f.raw[2] === 0xbf ? 3 : 0;
       const text = f.raw.toString('utf8', from, f.bytes);
-      let value: unknown;
-      try {
-        value = JSON.parse(text);
-      } catch (e) {
-        return { value: f.preview.toString('utf8', from, Math.min(f.bytes, f.preview.length)), index, bytes: f.bytes, position, fault: { reason: 'invalid JSON', message: `invalid JSON: ${(e as Error).message}` } };
-      }
-      if (typeof value !== 'object' || value === null || Array.isArray(value)) {
-        const kind = value === null ? 'null' : Array.isArray(value) ? 'an array' : `a ${typeof value}`;
-        return { value: text.slice(0, PREVIEW_BYTES), index, bytes: f.bytes, position, fault: { reason: 'invalid JSON', message: `invalid JSON: expected an object, got ${kind}` } };
-      }
-      return { value, index, bytes: f.bytes, position };
+      return { ...parseJsonObject(text), index, bytes: f.bytes, position };
     }
   }
 

@@ -94,6 +94,10 @@ export function standardize(d: Dataset, stats: { mean: Float64Array; std: Float6
   return { ...d, x };
 }
 
+/** MNIST's pixel mean and standard deviation (torchvision's Normalize((0.1307,), (0.3081,))). */
+export const MNIST_MEAN = 0.1307;
+export const MNIST_STD = 0.3081;
+
 /** (x − mean) / std with one mean and std for all features (torchvision's Normalize for one channel). */
 export function normalize(d: Dataset, mean: number, std: number): Dataset {
   if (!Number.isFinite(mean) || !(std > 0) || !Number.isFinite(std)) {

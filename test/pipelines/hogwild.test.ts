@@ -1,12 +1,12 @@
 import { describe, expect, it } from 'vitest';
-import { loadMnistDigits, normalize, split } from '../../src/data/dataset.js';
+import { MNIST_MEAN, MNIST_STD, loadMnistDigits, normalize, split } from '../../src/data/dataset.js';
 import type { ModelSpec } from '../../src/nn/spec.js';
 import { evaluate } from '../../src/train/fit.js';
 import { datasetSource } from '../../pipelines/sources/dataset.js';
 import { trainParallel } from '../../pipelines/train.js';
 
 const EPOCHS = 4;
-const { train, test } = split(normalize(loadMnistDigits(), 0.1307, 0.3081), 8000, 0);
+const { train, test } = split(normalize(loadMnistDigits(), MNIST_MEAN, MNIST_STD), 8000, 0);
 const MLP: ModelSpec = {
   layers: [{ type: 'Linear', inFeatures: 784, outFeatures: 64 }, { type: 'ReLU' }, { type: 'Linear', inFeatures: 64, outFeatures: 10 }],
 };
