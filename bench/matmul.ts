@@ -1,11 +1,13 @@
 // SGEMM section: streamgrad's gemm against tfjs on its 'cpu' and 'wasm' backends, one thread, f32.
 import { getThreadsCount, version_wasm } from '@tensorflow/tfjs-backend-wasm';
 import { gemm } from '../src/kernels/matmul.js';
+import { setKernels } from '../src/kernels/wasm/runtime.js';
+import { wasmSimdPeak } from './peak.js';
 import { median, timeRuns, type BenchSection } from './report.js';
 import { tf, useBackend } from './tfjs.js';
 
-type Impl = 'streamgrad' | 'tfjs-cpu' | 'tfjs-wasm';
-const IMPLS: Impl[] = ['streamgrad', 'tfjs-cpu', 'tfjs-wasm'];
+type Impl = 'streamgrad' | 'streamgrad-ts' | 'tfjs-cpu' | 'tfjs-wasm';
+const IMPLS: Impl[] = ['streamgrad', 'streamgrad-ts', 'tfjs-cpu', 'tfjs-wasm'];
 const ORIENTATIONS = [
   { label: 'A·B', transA: false, transB: false },
   { label: 'Aᵀ·B', transA: true, transB: false },
@@ -41,8 +43,13 @@ async function timeBlock(impl: Impl, n: number, transA: boolean, transB: boolean
   C: Float32Array, opts: { minRuns: number; minMs: number }, first: boolean): Promise<number[]> {
   // Only each implementation's first block per row is warmed up (for tfjs the correctness check is
   // that run): later blocks run already-compiled code, and a 1024³ tfjs-cpu call takes ~10 s.
-  if (impl === 'streamgrad') {
-    return timeRuns(() => gemm(transA, transB, n, n, n, A, 0, B, 0, C, 0, false), { ...opts, warmup: first ? 1 : 0 });
+  if (impl === 'streamgrad' || impl === 'streamgrad-ts') {
+    setKernels(impl === 'streamgrad' ? 'wasm' : 'ts');
+    try {
+      return await timeRuns(() => gemm(transA, transB, n, n, n, A, 0, B, 0, C, 0, false), { ...opts, warmup: first ? 1 : 0 });
+    } finally {
+      setKernels('auto');
+    }
   }
   await useBackend(impl);
   const a = tf.tensor2d(A, [n, n]);
@@ -74,6 +81,7 @@ export async function benchMatmul(opts: { sizes: number[]; quick: boolean }): Pr
   const block = opts.quick ? { minRuns: 1, minMs: 100 } : { minRuns: 1, minMs: 1500 };
   const rows: (string | number)[][] = [];
   const runsSeen = new Map<Impl, number>();
+  const peak = await wasmSimdPeak();
   for (const n of opts.sizes) {
     const A = randomF32(n * n, 1);
     const B = randomF32(n * n, 2);
@@ -89,16 +97,16 @@ export async function benchMatmul(opts: { sizes: number[]; quick: boolean }): Pr
         }
       }
       const gflops = (impl: Impl): number => (2 * n ** 3) / median(times.get(impl)!) / 1e6;
-      const [ours, cpu, wasm] = IMPLS.map(gflops);
+      const [ours, ts, cpu, wasm] = IMPLS.map(gflops) as [number, number, number, number];
       for (const i of IMPLS) runsSeen.set(i, Math.min(runsSeen.get(i) ?? Infinity, times.get(i)!.length));
-      rows.push([`${n}×${n}×${n}`, label, ours, cpu, wasm, `${(ours / cpu).toFixed(2)}×`, `${(ours / wasm).toFixed(2)}×`]);
+      rows.push([`${n}×${n}×${n}`, label, ours, `${Math.round((100 * ours) / peak)}%`, ts, cpu, wasm, `${(ours / cpu).toFixed(2)}×`, `${(ours / wasm).toFixed(2)}×`]);
     }
   }
   await useBackend('tfjs-wasm');
   const simd = tf.env().getBool('WASM_HAS_SIMD_SUPPORT');
   return {
     title: 'SGEMM (f32 matrix multiply), one thread',
-    columns: ['size M×N×K', 'orientation', 'streamgrad GFLOP/s', 'tfjs-cpu GFLOP/s', 'tfjs-wasm GFLOP/s',
+    columns: ['size M×N×K', 'orientation', 'streamgrad GFLOP/s', 'of SIMD peak', 'streamgrad TS kernels', 'tfjs-cpu GFLOP/s', 'tfjs-wasm GFLOP/s',
       'streamgrad/tfjs-cpu', 'streamgrad/tfjs-wasm'],
     rows,
     notes: [
@@ -107,8 +115,13 @@ export async function benchMatmul(opts: { sizes: number[]; quick: boolean }): Pr
       `Each implementation is timed in ${plural(rounds, 'block')} per row, taken in rotating order so drifts in ` +
       `machine speed hit all three alike; at least ${plural(Math.min(...runsSeen.values()), 'timed run')} per cell, ` +
       'after one warm-up run.',
-      'streamgrad: `gemm` from src/kernels/matmul.ts (plain TypeScript, packed 6×8 register tiles, f64 accumulation), ' +
-      'writing into a preallocated Float32Array.',
+      'streamgrad: `gemm` from src/kernels/matmul.ts writing into a preallocated Float32Array, on its default kernels: ' +
+      'WebAssembly SIMD (src/kernels/wasm/assembly/gemm.ts: packed panels, 6×8 tiles of f32x4 accumulators, f32 sums; ' +
+      'the operands here are plain arrays, so each call also copies them into the kernel heap). ' +
+      '"streamgrad TS kernels" is the plain-TypeScript fallback (packed 6×8 register tiles, f64 accumulation).',
+      `The ceiling: ${peak.toFixed(1)} GFLOP/s is this CPU's WebAssembly SIMD peak on one thread in V8, measured in this run by ` +
+      'a loop of 12 independent f32x4 multiply-add chains (bench/peak.ts; SIMD128 has no fused multiply-add in Node 20, so ' +
+      'the multiply and the add of a lane are two instructions). "of SIMD peak" is the gemm\'s share of it.',
       'tfjs: input tensors are created once per block outside the timed loop; each timed call is ' +
       '`tf.matMul(a, b, transposeA, transposeB)` + `dataSync()` + `dispose()`, so it includes allocating the ' +
       'output and (wasm) copying it out of the wasm heap.',

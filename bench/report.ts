@@ -93,3 +93,18 @@ export function renderMarkdown(sections: BenchSection[], command: string, machin
   ].join('\n');
   return [head, ...sections.map((s) => renderSection(s).trimEnd())].join('\n\n') + '\n';
 }
+
+/**
+ * Rows of a training table: ms/step, samples/s and the peer's time over `base`'s (how many times faster
+ * `base` is), for each contender in `names` that ran; a contender that failed shows its error instead.
+ */
+export function trainingRows(names: readonly string[], times: Map<string, number[] | string>, batch: number, base = 'streamgrad',
+  lead: readonly (string | number)[] = []): (string | number)[][] {
+  const ours = median(times.get(base) as number[]);
+  return names.filter((n) => times.has(n)).map((name) => {
+    const t = times.get(name)!;
+    if (typeof t === 'string') return [...lead, name, '—', '—', t];
+    const ms = median(t);
+    return [...lead, name, ms, Math.round((batch * 1000) / ms), `${(ms / ours).toFixed(2)}×`];
+  });
+}

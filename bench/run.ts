@@ -8,6 +8,7 @@ import { benchParallel } from './parallel.js';
 import { benchSeed } from './seed.js';
 import { benchStream } from './stream.js';
 import { renderMarkdown, renderSection, type BenchSection } from './report.js';
+import { setKernels } from '../src/kernels/wasm/runtime.js';
 
 const quick = process.argv.includes('--quick');
 const command = quick ? 'npm run bench -- --quick' : 'npm run bench';
@@ -36,6 +37,7 @@ if (only !== undefined && !(only in sections)) {
 const done: BenchSection[] = [];
 for (const [name, run] of Object.entries(sections)) {
   if (only !== undefined && name !== only) continue;
+  setKernels('auto'); // a section that switched kernels for a contender leaves no trace on the next
   const section = await run();
   done.push(section);
   console.log('\n' + renderSection(section));

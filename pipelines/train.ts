@@ -6,6 +6,7 @@ import { ValueError, checkInt, fmtValue } from '../src/errors.js';
 import { noGrad } from '../src/autograd/engine.js';
 import type { Module } from '../src/nn/module.js';
 import { shareParameters } from '../src/nn/param-layout.js';
+import { createHeap, kernelsInUse } from '../src/kernels/wasm/runtime.js';
 import { type ModelSpec, buildModel } from '../src/nn/spec.js';
 import type { Optimizer } from '../src/optim/optimizer.js';
 import { type OptimizerSpec, buildOptimizer } from '../src/optim/spec.js';
@@ -162,7 +163,15 @@ export function trainParallel(opts: ParallelTrainOptions): ParallelTrainRun {
   if (opts.resume !== undefined) model.loadStateDict(opts.resume.stateDict);
   dryRun(model, c.loss, opts.inputShape, opts.targetShape);
   const dtype = opts.model.dtype ?? 'f32';
-  const { layout, params } = shareParameters(model);
+  // The run's WebAssembly heap (when those kernels are in use): parameters and batch inputs go there, and
+  // every worker adopts it, so the kernels read them in place. Garbage once the run ends (see `done`).
+  const heap = createHeap();
+  let { layout, params } = shareParameters(model);
+  if (heap !== null) {
+    const inHeap = heap.view(dtype, heap.alloc(params.byteLength), params.length);
+    inHeap.set(params);
+    ({ layout, params } = shareParameters(model, { params: inHeap }));
+  }
   const mainParams = model.parameters();
   const optimizer: Optimizer | null = c.mode === 'sync' ? buildOptimizer(opts.optimizer, mainParams) : null;
   if (c.mode === 'hogwild') buildOptimizer(opts.optimizer, mainParams); // checks the spec here, not in every worker
@@ -184,7 +193,10 @@ export function trainParallel(opts: ParallelTrainOptions): ParallelTrainRun {
   const carry = floatBuffer(dtype, carrySizes.elements);
   const carryRows = new SharedArrayBuffer(carrySizes.counters * 4);
   const targetSize = opts.targetShape === undefined ? 0 : numel(opts.targetShape);
-  const slots = new BatchSlots(c.batchSlots, opts.batchSize, numel(opts.inputShape), targetSize, dtype);
+  const xBytes = BatchSlots.xBytes(c.batchSlots, opts.batchSize, numel(opts.inputShape), dtype);
+  const xAt = heap?.alloc(xBytes) ?? 0;
+  const slots = new BatchSlots(c.batchSlots, opts.batchSize, numel(opts.inputShape), targetSize, dtype,
+    heap === null ? {} : { x: heap.bufferCovering(xAt + xBytes), xByteOffset: xAt });
 
   const telemetry$ = new Subject<StepTelemetry>();
   const done = (async (): Promise<ParallelTrainResult> => {
@@ -202,7 +214,11 @@ export function trainParallel(opts: ParallelTrainOptions): ParallelTrainRun {
       batchSlots: c.batchSlots,
       shards: c.shards,
       paramSize: layout.size,
-      regions: { params: params.buffer as SharedArrayBuffer, buffers, batchX: slots.xBuffer, batchY: slots.yBuffer, carry, carryRows },
+      kernels: kernelsInUse(),
+      regions: {
+        memory: heap?.memory ?? null, params: params.buffer as SharedArrayBuffer, paramsByteOffset: params.byteOffset,
+        buffers, batchX: slots.xBuffer, batchXByteOffset: slots.xByteOffset, batchY: slots.yBuffer, carry, carryRows,
+      },
       watchdogMs: opts.watchdogMs,
       maxRetries: opts.maxRetries,
       faults: opts.faults,
@@ -281,8 +297,10 @@ export function trainParallel(opts: ParallelTrainOptions): ParallelTrainRun {
       if (opts.checkpoint !== undefined && (nextStep !== lastSaved || applied === 0)) checkpointDir = saveCheckpoint(opts.checkpoint.dir, snapshot(nextStep), { keep: opts.checkpoint.keep });
       else if (opts.checkpoint !== undefined) checkpointDir = join(opts.checkpoint.dir, checkpointDirName(nextStep));
       telemetry$.complete();
+      // Out of the run's heap into a buffer of their own, so the heap (workers' arenas and all) can go.
+      const moved = heap === null ? params : shareParameters(model).params;
       return {
-        model, params, steps: applied, samples: last?.samples ?? 0, seconds: (performance.now() - t0) / 1000, last, nextStep, checkpointDir, workerFailures: pool.failureCount,
+        model, params: moved, steps: applied, samples: last?.samples ?? 0, seconds: (performance.now() - t0) / 1000, last, nextStep, checkpointDir, workerFailures: pool.failureCount,
       };
     } catch (e) {
       telemetry$.error(e);

@@ -2,6 +2,7 @@
 export * from './errors.js';
 export { Tensor, tensor, zeros, ones, full, empty, scalar, type DType, type Storage, type NestedArray, type TensorOptions } from './tensor/tensor.js';
 export { Arena, withArena } from './tensor/arena.js';
+export { setKernels, kernelsInUse, type KernelKind } from './kernels/wasm/runtime.js';
 export { numel, broadcastShapes, type Shape } from './tensor/shape.js';
 export { backward, noGrad, isGradEnabled, defineOp, record, type OpSpec, type OpContext, type BackwardOptions } from './autograd/engine.js';
 export { gradCheck, type GradCheckOptions, type GradCheckResult } from './autograd/grad-check.js';

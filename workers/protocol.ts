@@ -1,5 +1,6 @@
 // The thread boundary's contract: the control SAB's field indices as named constants, the job table's
 // layout and states, and the messages of the comlink control plane as plain data.
+import type { KernelKind } from '../src/kernels/wasm/runtime.js';
 import type { ModelSpec } from '../src/nn/spec.js';
 import type { OptimizerSpec } from '../src/optim/spec.js';
 import type { DType } from '../src/tensor/tensor.js';
@@ -61,11 +62,19 @@ export interface FaultPlan {
   persistent?: boolean;
 }
 
-/** The shared memory of a run: every region is a SharedArrayBuffer, shared, never copied. */
+/**
+ * The shared memory of a run: every region is a SharedArrayBuffer, shared, never copied. With the
+ * WebAssembly kernels, the parameters and the batch inputs (what the kernels read on every step) are
+ * ranges of the run's heap `memory` instead, at byte offsets `paramsByteOffset` and `batchXByteOffset`:
+ * each worker adopts the memory and reads them in place.
+ */
 export interface SharedRegions {
   ctl: SharedArrayBuffer;
   f64: SharedArrayBuffer;
+  memory: WebAssembly.Memory | null;
   params: SharedArrayBuffer;
+  paramsByteOffset: number;
+  batchXByteOffset: number;
   /** One flat gradient buffer per micro-shard, back to back. */
   grads: SharedArrayBuffer;
   /** Non-learned state (BatchNorm running statistics), in namedBuffers order. */
@@ -88,6 +97,8 @@ export interface WorkerInit {
   /** Shape of one sample's target, or null for class indices. */
   targetShape: number[] | null;
   dtype: DType;
+  /** The main thread's kernels: every thread of a run computes alike, or sync mode would not be deterministic. */
+  kernels: KernelKind;
   mode: 'sync' | 'hogwild';
   /** The workers' own optimizer in Hogwild mode. */
   optimizer: OptimizerSpec | null;

@@ -2,7 +2,7 @@
 // in place by workers; which slot is free is the pipeline's business (credits), not this file's.
 import { type DType, type Storage } from '../src/tensor/tensor.js';
 
-const BYTES: Record<DType, number> = { f32: 4, f64: 8 };
+export const BYTES: Record<DType, number> = { f32: 4, f64: 8 };
 
 export function floatView(dtype: DType, buffer: SharedArrayBuffer, offset: number, length: number): Storage {
   const b = BYTES[dtype];
@@ -15,7 +15,9 @@ export function floatBuffer(dtype: DType, length: number): SharedArrayBuffer {
 
 /** `count` slots of `batchSize` samples: inputs of `sampleSize` values, targets as class indices or `targetSize` values. */
 export class BatchSlots {
+  /** Where the inputs live: their own buffer, or a range of a larger one (a run's WebAssembly heap). */
   readonly xBuffer: SharedArrayBuffer;
+  readonly xByteOffset: number;
   readonly yBuffer: SharedArrayBuffer;
   private readonly xs: Storage[];
   private readonly ys: (Int32Array | Storage)[];
@@ -27,16 +29,23 @@ export class BatchSlots {
     /** Values per target, or 0 for one class index per sample. */
     readonly targetSize: number,
     readonly dtype: DType,
-    buffers?: { x: SharedArrayBuffer; y: SharedArrayBuffer },
+    buffers: { x?: SharedArrayBuffer; xByteOffset?: number; y?: SharedArrayBuffer } = {},
   ) {
     const xLen = batchSize * sampleSize;
     const yLen = batchSize * Math.max(1, targetSize);
-    this.xBuffer = buffers?.x ?? floatBuffer(dtype, count * xLen);
-    this.yBuffer = buffers?.y ?? (targetSize === 0 ? new SharedArrayBuffer(count * yLen * 4) : floatBuffer(dtype, count * yLen));
-    this.xs = Array.from({ length: count }, (_, s) => floatView(dtype, this.xBuffer, s * xLen, xLen));
+    this.xBuffer = buffers.x ?? floatBuffer(dtype, count * xLen);
+    this.xByteOffset = buffers.xByteOffset ?? 0;
+    this.yBuffer = buffers.y ?? (targetSize === 0 ? new SharedArrayBuffer(count * yLen * 4) : floatBuffer(dtype, count * yLen));
+    const x0 = this.xByteOffset / BYTES[dtype];
+    this.xs = Array.from({ length: count }, (_, s) => floatView(dtype, this.xBuffer, x0 + s * xLen, xLen));
     this.ys = Array.from({ length: count }, (_, s) =>
       targetSize === 0 ? new Int32Array(this.yBuffer, s * yLen * 4, yLen) : floatView(dtype, this.yBuffer, s * yLen, yLen),
     );
+  }
+
+  /** Bytes of all slots' inputs. */
+  static xBytes(count: number, batchSize: number, sampleSize: number, dtype: DType): number {
+    return count * batchSize * sampleSize * BYTES[dtype];
   }
 
   /** Inputs of slot s, sample i at [i·sampleSize, (i+1)·sampleSize). */

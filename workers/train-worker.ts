@@ -5,14 +5,15 @@ import * as Comlink from 'comlink/dist/esm/comlink.mjs';
 import nodeEndpoint from 'comlink/dist/esm/node-adapter.mjs';
 import { buildModel } from '../src/nn/spec.js';
 import type { Module } from '../src/nn/module.js';
-import { shareParameters } from '../src/nn/param-layout.js';
+import { ParamLayout, shareParameters } from '../src/nn/param-layout.js';
+import { adoptHeap, setKernels } from '../src/kernels/wasm/runtime.js';
 import { buildOptimizer } from '../src/optim/spec.js';
 import type { Optimizer } from '../src/optim/optimizer.js';
 import { Arena } from '../src/tensor/arena.js';
 import { type Storage, Tensor } from '../src/tensor/tensor.js';
 import { ShardCarry, ShardedGradients, positionDropout, shardStep, statefulLayers } from '../src/train/shard.js';
 import { CTL, F64, JOB, JobState, type WorkerApi, type WorkerInit, f64Layout } from './protocol.js';
-import { BatchSlots, floatView } from './slots.js';
+import { BYTES, BatchSlots, floatView } from './slots.js';
 import { copyBuffers, gradSlots } from './shared.js';
 
 class TrainWorker implements WorkerApi {
@@ -26,21 +27,29 @@ class TrainWorker implements WorkerApi {
   private carry: ShardCarry | null = null;
   private optimizer: Optimizer | null = null;
   private sharedBuffers!: Storage;
-  private readonly arena = new Arena(1 << 22);
+  /** Made in init, after the thread adopts the run's heap, so a step's tensors sit beside the parameters. */
+  private arena!: Arena;
   private jobsRun = 0;
   private loopDone: Promise<void> = Promise.resolve();
 
   async init(cfg: WorkerInit): Promise<void> {
     this.cfg = cfg;
-    const r = cfg.regions;
+    const r = { ...cfg.regions };
+    // This thread's kernels run on the main thread's heap; the regions in it are read through this
+    // thread's own view of the memory, which the kernels recognise as theirs (a posted buffer would not be).
+    setKernels(cfg.kernels);
+    const heap = r.memory === null ? null : adoptHeap(r.memory);
+    if (heap !== null) r.params = r.batchX = heap.bufferCovering(r.memory!.buffer.byteLength);
+    this.arena = new Arena(1 << 22);
     this.model = buildModel(cfg.model, cfg.seed);
-    const { layout } = shareParameters(this.model, { params: r.params });
+    const paramCount = ParamLayout.of(this.model).size;
+    const { layout } = shareParameters(this.model, { params: floatView(cfg.dtype, r.params, r.paramsByteOffset / BYTES[cfg.dtype], paramCount) });
     this.ctl = new Int32Array(r.ctl);
     this.f64 = new Float64Array(r.f64);
     this.lay = f64Layout(cfg.jobs, cfg.workers);
     const sampleSize = cfg.inputShape.reduce((a, b) => a * b, 1);
     const targetSize = cfg.targetShape === null ? 0 : cfg.targetShape.reduce((a, b) => a * b, 1);
-    this.slots = new BatchSlots(cfg.batchSlots, cfg.batchSize, sampleSize, targetSize, cfg.dtype, { x: r.batchX, y: r.batchY });
+    this.slots = new BatchSlots(cfg.batchSlots, cfg.batchSize, sampleSize, targetSize, cfg.dtype, { x: r.batchX, xByteOffset: r.batchXByteOffset, y: r.batchY });
     const bufSize = this.model.namedBuffers().reduce((a, [, b]) => a + b.size, 0);
     this.sharedBuffers = floatView(cfg.dtype, r.buffers, 0, bufSize);
     copyBuffers(this.model, this.sharedBuffers, 'in');

@@ -1,9 +1,13 @@
 // Dense row-major GEMM kernels: the packed, register-tiled fast path and the triple-loop oracle it is tested against.
+import { wasmHeap } from './wasm/runtime.js';
 
 export type FloatArray = Float32Array | Float64Array;
 
 /*
- * Why the fast path looks like this (Goto/BLIS structure, scalar because plain JS has no SIMD):
+ * f32 products of any size past the thin cut-over below run in the WebAssembly SIMD kernel
+ * (wasm/assembly/gemm.ts) unless the TypeScript kernels are selected; f64 always runs here.
+ *
+ * Why the TypeScript fast path looks like this (Goto/BLIS structure, scalar because plain JS has no SIMD):
  * - op(A) and op(B) are copied ("packed") into contiguous panels in exactly the order the micro-kernel
  *   reads them, so A·B, Aᵀ·B and A·Bᵀ differ only in the O(n²) packing loops and run the O(n³) part
  *   identically.
@@ -47,9 +51,11 @@ export function gemm(transA: boolean, transB: boolean, M: number, N: number, K: 
   // idle; measured, the packed path wins from M = 4 and N = 5 on, and for any K.
   if (M * N * K <= SMALL_WORK || M <= 3 || N <= 4) {
     gemmDirect(transA, transB, M, N, K, A, aOff, B, bOff, C, cOff, accumulate);
-  } else {
-    gemmPacked(transA, transB, M, N, K, A, aOff, B, bOff, C, cOff, accumulate);
+    return;
   }
+  const heap = A instanceof Float32Array ? wasmHeap() : null;
+  if (heap !== null) heap.sgemm(transA, transB, M, N, K, A as Float32Array, aOff, B as Float32Array, bOff, C as Float32Array, cOff, accumulate);
+  else gemmPacked(transA, transB, M, N, K, A, aOff, B, bOff, C, cOff, accumulate);
 }
 
 /** The plain triple loop, the oracle the fast path is tested against. Same contract. */

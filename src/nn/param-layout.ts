@@ -69,12 +69,22 @@ export interface SharedParameters {
 
 /**
  * Moves every parameter of `module` into one flat parameter buffer and every gradient into one flat
- * gradient buffer (fresh SharedArrayBuffers unless given), keeping current values. Create the optimizer
- * after this call: it must hold the new tensors.
+ * gradient buffer (fresh SharedArrayBuffers unless given), keeping current values, or adopting the given
+ * buffer's values when `params` is given. `params` may also be the flat storage itself (a view into a
+ * larger shared memory). Create the optimizer after this call: it must hold the new tensors.
  */
-export function shareParameters(module: Module, buffers: { params?: SharedArrayBuffer; grads?: SharedArrayBuffer } = {}): SharedParameters {
+export function shareParameters(module: Module, buffers: { params?: SharedArrayBuffer | Storage; grads?: SharedArrayBuffer } = {}): SharedParameters {
   const layout = ParamLayout.of(module);
-  const params = layout.view(buffers.params);
+  const given = buffers.params;
+  let params: Storage;
+  if (given === undefined || given instanceof SharedArrayBuffer) {
+    params = layout.view(given);
+  } else {
+    if (given.length !== layout.size || (given instanceof Float32Array) !== (layout.dtype === 'f32')) {
+      throw new StateDictError(`shareParameters: the given storage holds ${given.length} ${given instanceof Float32Array ? 'f32' : 'f64'} values, the layout needs ${layout.size} ${layout.dtype}`);
+    }
+    params = given;
+  }
   const grads = layout.view(buffers.grads);
   const named = new Map(module.namedParameters());
   for (const e of layout.entries) {

@@ -12,7 +12,8 @@
 //     state = detachState(hidden);
 //   }
 import { DTypeError, ShapeError, ValueError, checkInt, fmtShape, fmtValue } from '../errors.js';
-import { add, mul, relu, sigmoid, sub, tanh } from '../ops/elementwise.js';
+import { gruCell, lstmCellOutput, lstmCellState } from '../ops/cells.js';
+import { add, relu, tanh } from '../ops/elementwise.js';
 import { matmul } from '../ops/matmul.js';
 import { concat, reshape, slice } from '../ops/shape.js';
 import { checkTensor } from '../ops/util.js';
@@ -84,7 +85,6 @@ interface LayerWeights {
 /** x·Wᵀ, W stored [out, in] as in Linear. */
 const lin = (x: Tensor, w: Tensor): Tensor => matmul(x, w, { transposeB: true });
 const addMaybe = (a: Tensor, b: Tensor | null): Tensor => (b === null ? a : add(a, b));
-const chunk = (g: Tensor, k: number, H: number): Tensor => slice(g, 1, k * H, (k + 1) * H);
 
 /** What RNN, LSTM and GRU share: parameters, checks, the time and layer loops. Subclasses give the cell. */
 abstract class RecurrentBase<S extends Tensor | LSTMState> extends Module {
@@ -312,17 +312,11 @@ export class LSTM extends RecurrentBase<LSTMState> {
   }
 
   protected cell(x: Tensor, { h, c }: CellState, w: LayerWeights): CellState {
-    const H = this.hiddenSize;
     let z = lin(x, w.wih);
     if (h !== null) z = add(z, lin(h, w.whh)); // a zero initial state contributes exactly nothing
     z = addMaybe(z, w.b);
-    const i = sigmoid(chunk(z, 0, H));
-    const f = sigmoid(chunk(z, 1, H));
-    const g = tanh(chunk(z, 2, H));
-    const o = sigmoid(chunk(z, 3, H));
-    const ig = mul(i, g);
-    const c2 = c === null ? ig : add(mul(f, c), ig);
-    return { h: mul(o, tanh(c2)), c: c2 };
+    const c2 = lstmCellState(z, c);
+    return { h: lstmCellOutput(z, c2), c: c2 };
   }
 
   protected initialState(h0: LSTMState, N: number, dtype: DType): CellState[] {
@@ -352,19 +346,11 @@ export class GRU extends RecurrentBase<Tensor> {
   }
 
   protected cell(x: Tensor, { h }: CellState, w: LayerWeights): CellState {
-    const H = this.hiddenSize;
     // b_hh cannot be folded into b_ih here: its n part sits inside r ⊙ (…).
     const xg = addMaybe(lin(x, w.wih), w.bih);
-    // h·W_hhᵀ + b_hh; with the zero initial state only b_hh is left (or nothing at all).
+    // h·W_hhᵀ + b_hh; with the zero initial state only b_hh is left (one row for all samples, or nothing).
     const hg = h === null ? w.bhh : addMaybe(lin(h, w.whh), w.bhh);
-    const xrz = slice(xg, 1, 0, 2 * H);
-    const rz = sigmoid(hg === null ? xrz : add(xrz, hg.ndim === 1 ? slice(hg, 0, 0, 2 * H) : slice(hg, 1, 0, 2 * H)));
-    const r = chunk(rz, 0, H);
-    const zg = chunk(rz, 1, H);
-    const xn = chunk(xg, 2, H);
-    const n = tanh(hg === null ? xn : add(xn, mul(r, hg.ndim === 1 ? slice(hg, 0, 2 * H) : chunk(hg, 2, H))));
-    // With h = 0, n + z ⊙ (0 − n) is exactly n − z ⊙ n.
-    return { h: h === null ? sub(n, mul(zg, n)) : add(n, mul(zg, sub(h, n))), c: null };
+    return { h: gruCell(xg, hg, h), c: null };
   }
 
   protected initialState(h0: Tensor, N: number, dtype: DType): CellState[] {

@@ -8,6 +8,7 @@ export * from './matmul.js';
 export * from './composite.js';
 export { conv2d, type Conv2dOptions, type IntPair } from './conv.js';
 export { maxPool2d, avgPool2d, adaptiveAvgPool2d, flatten } from './pool.js';
+export { lstmCellState, lstmCellOutput, gruCell } from './cells.js';
 export type { TensorLike } from './util.js';
 
 export type OpKind = 'primitive' | 'composite';
@@ -49,4 +50,7 @@ export const OP_TABLE: Readonly<Record<string, readonly [OpKind, string]>> = {
   avgPool2d: ['primitive', 'x: gy/divisor spread over each window\'s real positions'],
   adaptiveAvgPool2d: ['composite', 'mean(x, [H, W], keepdim) (1×1 output)'],
   flatten: ['composite', 'reshape merging startDim..endDim'],
+  lstmCellState: ['primitive', 'gates: gy·[tanh g·σ\'(i), c·σ\'(f), σ(i)·tanh\'(g), 0] · c: gy·σ(f)'],
+  lstmCellOutput: ['primitive', 'gates: gy·[0, 0, 0, tanh c·σ\'(o)] · c: gy·σ(o)·tanh\'(c)'],
+  gruCell: ['primitive', 'dn = gy·(1−z)·tanh\'; inputGates: [dn·h_n·σ\'(r), gy·(h−n)·σ\'(z), dn] · hiddenGates: same with dn·r for n · h: gy·z'],
 };

@@ -1,8 +1,9 @@
-// Per-step arena: a bump allocator over one SharedArrayBuffer that hands out tensor storage, plus pools of
+// Per-step arena: a bump allocator over one shared buffer that hands out tensor storage, plus pools of
 // the small objects a step makes (Tensor, graph Node, shape arrays); all are reset at the start of the next
 // step, so steady-state training allocates nothing on the JS heap.
 import type { Node } from '../autograd/engine.js';
 import { StreamgradError } from '../errors.js';
+import { type WasmHeap, wasmHeap } from '../kernels/wasm/runtime.js';
 import type { DType, Storage, Tensor } from './tensor.js';
 
 const ALIGN = 64; // a cache line: kernels reading two neighbouring tensors never share a line
@@ -52,8 +53,18 @@ export class Recycler<T> {
   }
 }
 
+/** Gives an arena's heap chunk back when the arena itself is garbage-collected. */
+const chunks = new FinalizationRegistry<{ heap: WasmHeap; addr: number; bytes: number }>((c) => c.heap.release(c.addr, c.bytes));
+
 export class Arena {
-  private buffer: SharedArrayBuffer;
+  /**
+   * The storage: a chunk of the WebAssembly heap when the wasm kernels are in use, so they read and
+   * write a step's tensors in place, else a SharedArrayBuffer of its own. Views start at `base`.
+   */
+  private buffer!: SharedArrayBuffer;
+  private base = 0;
+  private bytes = 0;
+  private chunk: { heap: WasmHeap; addr: number; bytes: number } | null = null;
   private top = 0;
   /** Bytes the last step needed in total, including what spilled past the buffer. */
   private demand = 0;
@@ -78,7 +89,27 @@ export class Arena {
   private grows = 0;
 
   constructor(initialBytes = 1 << 20) {
-    this.buffer = new SharedArrayBuffer(roundUp(Math.max(initialBytes, ALIGN)));
+    this.provision(roundUp(Math.max(initialBytes, ALIGN)));
+  }
+
+  private provision(bytes: number): void {
+    if (this.chunk !== null) {
+      chunks.unregister(this);
+      this.chunk.heap.release(this.chunk.addr, this.chunk.bytes);
+      this.chunk = null;
+    }
+    const heap = wasmHeap();
+    if (heap === null) {
+      this.buffer = new SharedArrayBuffer(bytes);
+      this.base = 0;
+    } else {
+      const addr = heap.alloc(bytes);
+      this.chunk = { heap, addr, bytes };
+      chunks.register(this, this.chunk, this);
+      this.buffer = heap.bufferCovering(addr + bytes);
+      this.base = addr;
+    }
+    this.bytes = bytes;
   }
 
   /** Storage for `n` elements; zero-filled only when asked (most ops overwrite every element). */
@@ -86,13 +117,13 @@ export class Arena {
     const bytesPer = dtype === 'f32' ? 4 : 8;
     const bytes = roundUp(n * bytesPer);
     this.demand += bytes;
-    if (this.top + bytes > this.buffer.byteLength) {
+    if (this.top + bytes > this.bytes) {
       // Spill: serve this step from a fresh buffer; the next reset grows the main one to fit.
       this.spilled = true;
       this.seq++;
       return dtype === 'f32' ? new Float32Array(new SharedArrayBuffer(bytes), 0, n) : new Float64Array(new SharedArrayBuffer(bytes), 0, n);
     }
-    const offset = this.top;
+    const offset = this.base + this.top;
     this.top += bytes;
     const k = this.seq++;
     let view = this.views[k];
@@ -114,7 +145,7 @@ export class Arena {
   reset(): void {
     if (active === this) throw new StreamgradError('Arena.reset: cannot reset an arena while it is active');
     if (this.spilled) {
-      this.buffer = new SharedArrayBuffer(roundUp(Math.ceil(this.demand * 1.25)));
+      this.provision(roundUp(Math.ceil(this.demand * 1.25)));
       this.views = [];
       this.grows++;
     }
@@ -135,7 +166,7 @@ export class Arena {
   }
 
   stats(): { capacityBytes: number; usedBytes: number; resets: number; grows: number } {
-    return { capacityBytes: this.buffer.byteLength, usedBytes: this.top, resets: this.resets, grows: this.grows };
+    return { capacityBytes: this.bytes, usedBytes: this.top, resets: this.resets, grows: this.grows };
   }
 }
 

@@ -42,6 +42,7 @@ export const FAMILIES = {
   composite: ['logSumExp', 'logSoftmax', 'softmax'],
   conv: ['conv2d'],
   pool: ['maxPool2d', 'avgPool2d', 'adaptiveAvgPool2d', 'flatten'],
+  cells: ['lstmCellState', 'lstmCellOutput', 'gruCell'],
 } as const;
 
 export type Family = keyof typeof FAMILIES;
@@ -460,6 +461,54 @@ const flattenCase: fc.Arbitrary<OpCase> = fc.oneof(
 
 // ---- the table -------------------------------------------------------------------------------------
 
+// ---- recurrent cells -------------------------------------------------------------------------------
+
+/**
+ * The fused cell steps over N 1..3 and hidden sizes 1..9 (the SIMD kernels take 4 columns at a time:
+ * this covers rows with no full group, full groups only, and tails), each optional input present or
+ * absent (a zero state), and a random subset of the inputs (never none) requiring grad.
+ */
+const cellSizesArb = fc.record({ N: fc.integer({ min: 1, max: 3 }), H: fc.integer({ min: 1, max: 9 }) });
+
+/** Specs for `shapes` with a random, non-empty subset requiring grad. */
+function cellInputs(shapes: readonly (readonly number[])[]): fc.Arbitrary<TensorSpec[]> {
+  return fc
+    .tuple(fc.array(fc.constantFrom(true, true, false), { minLength: shapes.length, maxLength: shapes.length }), fc.nat({ max: shapes.length - 1 }))
+    .chain(([flags, forced]) => fc.tuple(...shapes.map((s, i) => specArb(s, 'any', flags[i]! || i === forced))));
+}
+
+const lstmCellStateCase: fc.Arbitrary<OpCase> = fc.tuple(cellSizesArb, fc.boolean()).chain(([{ N, H }, withC]) =>
+  cellInputs(withC ? [[N, 4 * H], [N, H]] : [[N, 4 * H]]).map(
+    (inputs): OpCase => ({
+      label: `lstmCellState([${N},${4 * H}], ${withC ? `[${N},${H}]` : 'null'})`,
+      inputs,
+      f: (z, c) => ops.lstmCellState(z!, withC ? c! : null),
+    }),
+  ),
+);
+
+const lstmCellOutputCase: fc.Arbitrary<OpCase> = cellSizesArb.chain(({ N, H }) =>
+  cellInputs([[N, 4 * H], [N, H]]).map(
+    (inputs): OpCase => ({ label: `lstmCellOutput([${N},${4 * H}], [${N},${H}])`, inputs, f: (z, c) => ops.lstmCellOutput(z!, c!) }),
+  ),
+);
+
+const gruCellCase: fc.Arbitrary<OpCase> = fc
+  .tuple(cellSizesArb, fc.constantFrom('rows', 'rows', 'row', 'none'), fc.boolean())
+  .chain(([{ N, H }, gh, withH]) => {
+    const shapes: number[][] = [[N, 3 * H]];
+    if (gh !== 'none') shapes.push(gh === 'row' ? [3 * H] : [N, 3 * H]);
+    if (withH) shapes.push([N, H]);
+    const ghLabel = gh === 'none' ? 'null' : gh === 'row' ? `[${3 * H}]` : `[${N},${3 * H}]`;
+    return cellInputs(shapes).map(
+      (inputs): OpCase => ({
+        label: `gruCell([${N},${3 * H}], ${ghLabel}, ${withH ? `[${N},${H}]` : 'null'})`,
+        inputs,
+        f: (...xs) => ops.gruCell(xs[0]!, gh === 'none' ? null : xs[1]!, withH ? xs[gh === 'none' ? 1 : 2]! : null),
+      }),
+    );
+  });
+
 export const OP_CASES: Record<string, fc.Arbitrary<OpCase>> = {
   add: binaryCase('add', ops.add, 'any', 'any'),
   sub: binaryCase('sub', ops.sub, 'any', 'any'),
@@ -497,6 +546,9 @@ export const OP_CASES: Record<string, fc.Arbitrary<OpCase>> = {
   avgPool2d: poolCase('avgPool2d'),
   adaptiveAvgPool2d: adaptiveAvgPool2dCase,
   flatten: flattenCase,
+  lstmCellState: lstmCellStateCase,
+  lstmCellOutput: lstmCellOutputCase,
+  gruCell: gruCellCase,
 };
 
 // ---- running the cases -----------------------------------------------------------------------------

@@ -1,7 +1,9 @@
-// Property tests: the packed gemm agrees with the triple-loop gemmReference and never writes outside C.
-import { describe, expect, it } from 'vitest';
+// Property tests: both fast gemms (WebAssembly SIMD and the packed TypeScript one) agree with the
+// triple-loop gemmReference and never write outside C.
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import fc from 'fast-check';
 import { gemm, gemmReference, type FloatArray } from '../../src/kernels/matmul.js';
+import { type KernelKind, kernelsInUse, setKernels, wasmHeap } from '../../src/kernels/wasm/runtime.js';
 
 type Ctor = Float32ArrayConstructor | Float64ArrayConstructor;
 
@@ -17,6 +19,15 @@ interface Case {
   cOff: number;
   accumulate: boolean;
   seed: number;
+  /** Put A, B and C in the WebAssembly heap, so the wasm kernel reads and writes them in place. */
+  inHeap?: boolean;
+}
+
+function makeArray(Arr: Ctor, n: number, inHeap: boolean): FloatArray {
+  const heap = wasmHeap();
+  if (!inHeap || heap === null) return new Arr(n);
+  const bytes = n * Arr.BYTES_PER_ELEMENT;
+  return heap.view(Arr === Float32Array ? 'f32' : 'f64', heap.alloc(bytes), n);
 }
 
 /** Deterministic values in [-1, 1) so a failing case replays from its seed. */
@@ -37,13 +48,15 @@ function fill(arr: FloatArray, seed: number): void {
 function check(c: Case): void {
   const { transA, transB, M, N, K, aOff, bOff, cOff, accumulate } = c;
   const Arr: Ctor = c.f64 ? Float64Array : Float32Array;
-  const A = new Arr(aOff + M * K + 3);
-  const B = new Arr(bOff + K * N + 3);
+  const inHeap = c.inHeap ?? false;
+  const A = makeArray(Arr, aOff + M * K + 3, inHeap);
+  const B = makeArray(Arr, bOff + K * N + 3, inHeap);
   fill(A, c.seed);
   fill(B, c.seed * 7 + 1);
   const C0 = new Arr(cOff + M * N + 3);
   fill(C0, c.seed * 13 + 5);
-  const fast = C0.slice();
+  const fast = makeArray(Arr, C0.length, inHeap);
+  fast.set(C0);
   const ref = C0.slice();
   gemm(transA, transB, M, N, K, A, aOff, B, bOff, fast, cOff, accumulate);
   gemmReference(transA, transB, M, N, K, A, aOff, B, bOff, ref, cOff, accumulate);
@@ -84,9 +97,16 @@ const caseArb: fc.Arbitrary<Case> = fc.record({
   cOff: fc.integer({ min: 0, max: 9 }),
   accumulate: fc.boolean(),
   seed: fc.integer({ min: 1, max: 2 ** 30 }),
+  inHeap: fc.boolean(),
 });
 
-describe('gemm', () => {
+describe.each<KernelKind>(['wasm', 'ts'])('gemm with the %s kernels', (kind) => {
+  beforeAll(() => {
+    setKernels(kind);
+    expect(kernelsInUse()).toBe(kind);
+  });
+  afterAll(() => setKernels('auto'));
+
   it('matches gemmReference for random shapes, orientations, dtypes, offsets and accumulate', () => {
     fc.assert(fc.property(caseArb, (c) => check(c)), { numRuns: 400 });
   });
@@ -139,16 +159,44 @@ describe('gemm', () => {
     expect(Array.from(C)).toEqual([19, 22, 43, 50]);
   });
 
-  it('propagates NaN and Infinity like the reference (no skipped zeros)', () => {
+  it.each([Float32Array, Float64Array])('propagates NaN and Infinity like the reference (no skipped zeros), %o', (Arr: Ctor) => {
     const n = 40; // large enough for the packed path
-    const A = new Float64Array(n * n);
-    const B = new Float64Array(n * n).fill(1);
+    const A = new Arr(n * n);
+    const B = new Arr(n * n).fill(1);
     A[5] = NaN; // row 0
     B[3 * n + 7] = Infinity; // column 7, A[·,3] = 0 → 0·∞ = NaN down column 7
-    const C = new Float64Array(n * n);
+    const C = new Arr(n * n);
     gemm(false, false, n, n, n, A, 0, B, 0, C, 0, false);
     expect(Number.isNaN(C[0])).toBe(true);
     expect(Number.isNaN(C[n + 7])).toBe(true);
     expect(C[n + 6]).toBe(0);
+  });
+});
+
+describe('gemm with the wasm kernels, in place and copied', () => {
+  afterAll(() => setKernels('auto'));
+
+  it('gives bit-identical results whether the operands are in the heap or copied in', () => {
+    setKernels('wasm');
+    const heap = wasmHeap()!;
+    fc.assert(
+      fc.property(caseArb, (c) => {
+        const { transA, transB, M, N, K, aOff, bOff, cOff, accumulate } = c;
+        const out: Float32Array[] = [];
+        for (const inHeap of [false, true]) {
+          const A = makeArray(Float32Array, aOff + M * K, inHeap);
+          const B = makeArray(Float32Array, bOff + K * N, inHeap);
+          const C = makeArray(Float32Array, cOff + M * N, inHeap) as Float32Array;
+          fill(A, c.seed);
+          fill(B, c.seed + 1);
+          fill(C, c.seed + 2);
+          gemm(transA, transB, M, N, K, A, aOff, B, bOff, C, cOff, accumulate);
+          out.push(Float32Array.from(C));
+          if (inHeap) for (const x of [A, B, C]) heap.release(x.byteOffset, x.byteLength);
+        }
+        expect(out[1]).toEqual(out[0]);
+      }),
+      { numRuns: 150 },
+    );
   });
 });

@@ -4,6 +4,7 @@ import { describe, expect, test } from 'vitest';
 import fc from 'fast-check';
 import { existsSync, readFileSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
+import * as cells from '../../src/ops/cells.js';
 import * as composite from '../../src/ops/composite.js';
 import * as conv from '../../src/ops/conv.js';
 import * as elementwise from '../../src/ops/elementwise.js';
@@ -30,7 +31,7 @@ function recordedOps(y: Tensor): Set<string> {
   return names;
 }
 
-const MODULES: Record<Family, Record<string, unknown>> = { elementwise, reduce, shape, matmul, composite, conv, pool };
+const MODULES: Record<Family, Record<string, unknown>> = { elementwise, reduce, shape, matmul, composite, conv, pool, cells };
 
 /** The names the family files gradient-check (each family file loops over its list). */
 const TESTED: string[] = Object.values(FAMILIES).flat();

@@ -1,0 +1,181 @@
+// SGEMM in WebAssembly SIMD128 (AssemblyScript): C[M×N] (+)= op(A)·op(B) on f32 matrices in linear memory.
+// Same Goto/BLIS structure as the TypeScript kernel in ../../matmul.ts: op(A) and op(B) are packed into
+// contiguous panels in the order the micro-kernel reads them, so the three orientations differ only in
+// the O(n²) packing and share the O(n³) loop.
+
+// A 6×8 tile of C is 12 f32x4 accumulators; with two B vectors and one broadcast A value that is 15 of
+// the 16 XMM registers V8 allocates on x86-64, the largest tile that does not spill.
+const MR = 6;
+const NR = 8;
+// A KC×NR panel of B (8 KiB) stays in L1 while the MC×KC block of A (96 KiB) sweeps it from L2.
+const KC: i32 = 256;
+const MC: i32 = 96;
+const NC: i32 = 2048;
+
+/** Bytes of scratch `sgemm` needs at `scratch`: the packed A block, the packed B block and one edge tile. */
+export function sgemmScratchBytes(): i32 {
+  return (MC * KC + KC * NC + MR * NR) * 4;
+}
+
+/**
+ * Row-major: A is [M,K] (or [K,M] when transA), B is [K,N] (or [N,K] when transB), C is [M,N], all
+ * contiguous at byte addresses a, b, c. accumulate = 0 overwrites C. The sum over K runs in f32 in
+ * KC-sized blocks, in a fixed order that depends only on the shapes, so results are reproducible.
+ */
+export function sgemm(transA: i32, transB: i32, M: i32, N: i32, K: i32, a: usize, b: usize, c: usize, accumulate: i32, scratch: usize): void {
+  if (M <= 0 || N <= 0) return;
+  if (K <= 0) {
+    if (!accumulate) memory.fill(c, 0, <usize>M * N * 4);
+    return;
+  }
+  const pa = scratch;
+  const pb = pa + <usize>(MC * KC) * 4;
+  const tile = pb + <usize>(KC * NC) * 4;
+  // Equal-sized K blocks, so K = 300 runs as 2×150 rather than 256 + a thin 44.
+  const kcStep = (K + (K + KC - 1) / KC - 1) / ((K + KC - 1) / KC);
+  for (let jc = 0; jc < N; jc += NC) {
+    const nc = min(NC, N - jc);
+    for (let pc = 0; pc < K; pc += kcStep) {
+      const kc = min(kcStep, K - pc);
+      const add = accumulate != 0 || pc > 0;
+      if (transB) packBT(b, K, pc, jc, kc, nc, pb);
+      else packB(b, N, pc, jc, kc, nc, pb);
+      for (let ic = 0; ic < M; ic += MC) {
+        const mc = min(MC, M - ic);
+        if (transA) packAT(a, M, ic, pc, mc, kc, pa);
+        else packA(a, K, ic, pc, mc, kc, pa);
+        for (let jr = 0; jr < nc; jr += NR) {
+          const nr = min(NR, nc - jr);
+          const bp = pb + <usize>(jr * kc) * 4;
+          for (let ir = 0; ir < mc; ir += MR) {
+            const mr = min(MR, mc - ir);
+            const ap = pa + <usize>(ir * kc) * 4;
+            const cp = c + (<usize>(ic + ir) * N + jc + jr) * 4;
+            if (mr == MR && nr == NR) kernel(kc, ap, bp, cp, <usize>N * 4, add);
+            else {
+              kernel(kc, ap, bp, tile, NR * 4, false);
+              for (let i = 0; i < mr; i++) {
+                for (let j = 0; j < nr; j++) {
+                  const t = load<f32>(tile + <usize>(i * NR + j) * 4);
+                  const q = cp + (<usize>i * N + j) * 4;
+                  store<f32>(q, add ? load<f32>(q) + t : t);
+                }
+              }
+            }
+          }
+        }
+      }
+    }
+  }
+}
+
+// @ts-ignore: decorator
+@inline
+function kernel(kc: i32, ap: usize, bp: usize, cp: usize, ldc: usize, add: bool): void {
+  let c00 = f32x4.splat(0), c01 = f32x4.splat(0);
+  let c10 = f32x4.splat(0), c11 = f32x4.splat(0);
+  let c20 = f32x4.splat(0), c21 = f32x4.splat(0);
+  let c30 = f32x4.splat(0), c31 = f32x4.splat(0);
+  let c40 = f32x4.splat(0), c41 = f32x4.splat(0);
+  let c50 = f32x4.splat(0), c51 = f32x4.splat(0);
+  for (let p = 0; p < kc; p++) {
+    const b0 = v128.load(bp);
+    const b1 = v128.load(bp, 16);
+    let av = v128.load32_splat(ap);
+    c00 = f32x4.add(c00, f32x4.mul(av, b0)); c01 = f32x4.add(c01, f32x4.mul(av, b1));
+    av = v128.load32_splat(ap, 4);
+    c10 = f32x4.add(c10, f32x4.mul(av, b0)); c11 = f32x4.add(c11, f32x4.mul(av, b1));
+    av = v128.load32_splat(ap, 8);
+    c20 = f32x4.add(c20, f32x4.mul(av, b0)); c21 = f32x4.add(c21, f32x4.mul(av, b1));
+    av = v128.load32_splat(ap, 12);
+    c30 = f32x4.add(c30, f32x4.mul(av, b0)); c31 = f32x4.add(c31, f32x4.mul(av, b1));
+    av = v128.load32_splat(ap, 16);
+    c40 = f32x4.add(c40, f32x4.mul(av, b0)); c41 = f32x4.add(c41, f32x4.mul(av, b1));
+    av = v128.load32_splat(ap, 20);
+    c50 = f32x4.add(c50, f32x4.mul(av, b0)); c51 = f32x4.add(c51, f32x4.mul(av, b1));
+    ap += MR * 4;
+    bp += NR * 4;
+  }
+  if (add) {
+    c00 = f32x4.add(c00, v128.load(cp)); c01 = f32x4.add(c01, v128.load(cp, 16)); cp += ldc;
+    c10 = f32x4.add(c10, v128.load(cp)); c11 = f32x4.add(c11, v128.load(cp, 16)); cp += ldc;
+    c20 = f32x4.add(c20, v128.load(cp)); c21 = f32x4.add(c21, v128.load(cp, 16)); cp += ldc;
+    c30 = f32x4.add(c30, v128.load(cp)); c31 = f32x4.add(c31, v128.load(cp, 16)); cp += ldc;
+    c40 = f32x4.add(c40, v128.load(cp)); c41 = f32x4.add(c41, v128.load(cp, 16)); cp += ldc;
+    c50 = f32x4.add(c50, v128.load(cp)); c51 = f32x4.add(c51, v128.load(cp, 16));
+    cp -= 5 * ldc;
+  }
+  v128.store(cp, c00); v128.store(cp, c01, 16); cp += ldc;
+  v128.store(cp, c10); v128.store(cp, c11, 16); cp += ldc;
+  v128.store(cp, c20); v128.store(cp, c21, 16); cp += ldc;
+  v128.store(cp, c30); v128.store(cp, c31, 16); cp += ldc;
+  v128.store(cp, c40); v128.store(cp, c41, 16); cp += ldc;
+  v128.store(cp, c50); v128.store(cp, c51, 16);
+}
+
+// Packed A: MR-row micro-panels, each stored k-major (MR values per k), rows past mc zero.
+function packA(a: usize, lda: i32, ic: i32, pc: i32, mc: i32, kc: i32, dst: usize): void {
+  for (let ir = 0; ir < mc; ir += MR) {
+    const mr = min(MR, mc - ir);
+    for (let r = 0; r < MR; r++) {
+      let d = dst + <usize>r * 4;
+      if (r < mr) {
+        let s = a + (<usize>(ic + ir + r) * lda + pc) * 4;
+        for (let p = 0; p < kc; p++, s += 4, d += MR * 4) store<f32>(d, load<f32>(s));
+      } else {
+        for (let p = 0; p < kc; p++, d += MR * 4) store<f32>(d, 0);
+      }
+    }
+    dst += <usize>(MR * kc) * 4;
+  }
+}
+
+// op(A) = Aᵀ with A stored [K, M] (ld = M): the MR values of one k are contiguous in memory.
+function packAT(a: usize, ldm: i32, ic: i32, pc: i32, mc: i32, kc: i32, dst: usize): void {
+  for (let ir = 0; ir < mc; ir += MR) {
+    const mr = min(MR, mc - ir);
+    let s = a + (<usize>pc * ldm + ic + ir) * 4;
+    let d = dst;
+    for (let p = 0; p < kc; p++, s += <usize>ldm * 4, d += MR * 4) {
+      for (let r = 0; r < MR; r++) store<f32>(d + <usize>r * 4, r < mr ? load<f32>(s + <usize>r * 4) : 0);
+    }
+    dst += <usize>(MR * kc) * 4;
+  }
+}
+
+// Packed B: NR-column micro-panels, each stored k-major (NR values per k), columns past nc zero.
+function packB(b: usize, ldb: i32, pc: i32, jc: i32, kc: i32, nc: i32, dst: usize): void {
+  for (let jr = 0; jr < nc; jr += NR) {
+    const nr = min(NR, nc - jr);
+    let s = b + (<usize>pc * ldb + jc + jr) * 4;
+    let d = dst;
+    if (nr == NR) {
+      for (let p = 0; p < kc; p++, s += <usize>ldb * 4, d += NR * 4) {
+        v128.store(d, v128.load(s));
+        v128.store(d, v128.load(s, 16), 16);
+      }
+    } else {
+      for (let p = 0; p < kc; p++, s += <usize>ldb * 4, d += NR * 4) {
+        for (let j = 0; j < NR; j++) store<f32>(d + <usize>j * 4, j < nr ? load<f32>(s + <usize>j * 4) : 0);
+      }
+    }
+    dst += <usize>(NR * kc) * 4;
+  }
+}
+
+// op(B) = Bᵀ with B stored [N, K] (ld = K): column j of op(B) is row j of B, contiguous in k.
+function packBT(b: usize, ldk: i32, pc: i32, jc: i32, kc: i32, nc: i32, dst: usize): void {
+  for (let jr = 0; jr < nc; jr += NR) {
+    const nr = min(NR, nc - jr);
+    for (let j = 0; j < NR; j++) {
+      let d = dst + <usize>j * 4;
+      if (j < nr) {
+        let s = b + (<usize>(jc + jr + j) * ldk + pc) * 4;
+        for (let p = 0; p < kc; p++, s += 4, d += NR * 4) store<f32>(d, load<f32>(s));
+      } else {
+        for (let p = 0; p < kc; p++, d += NR * 4) store<f32>(d, 0);
+      }
+    }
+    dst += <usize>(NR * kc) * 4;
+  }
+}

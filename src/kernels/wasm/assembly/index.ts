@@ -1,0 +1,3 @@
+// The WebAssembly module's exports: every kernel, compiled together by scripts/build-wasm.mjs.
+export { sgemm, sgemmScratchBytes } from './gemm';
+export { gruBackward, gruForward, lstmOutputBackward, lstmOutputForward, lstmStateBackward, lstmStateForward } from './cells';

@@ -1,0 +1,274 @@
+// The WebAssembly SIMD kernels at run time: which kernels this thread uses, the shared WebAssembly.Memory
+// they run on (the "heap", with a small allocator), and the calls that hand them typed arrays.
+import { readFileSync } from 'node:fs';
+import { ValueError, fmtValue } from '../../errors.js';
+
+export type KernelKind = 'wasm' | 'ts';
+
+/** The functions the compiled module exports (see assembly/index.ts); addresses are byte offsets. */
+export interface KernelExports {
+  sgemm(transA: number, transB: number, M: number, N: number, K: number, a: number, b: number, c: number, accumulate: number, scratch: number): void;
+  sgemmScratchBytes(): number;
+  lstmStateForward(z: number, c: number, out: number, N: number, H: number): void;
+  lstmStateBackward(z: number, c: number, gy: number, dz: number, dc: number, N: number, H: number): void;
+  lstmOutputForward(z: number, c2: number, out: number, N: number, H: number): void;
+  lstmOutputBackward(z: number, c2: number, gy: number, dz: number, dc2: number, N: number, H: number): void;
+  gruForward(gi: number, gh: number, ghRow: number, h: number, out: number, N: number, H: number): void;
+  gruBackward(gi: number, gh: number, ghRow: number, h: number, gy: number, dgi: number, dgh: number, dh: number, N: number, H: number): void;
+}
+
+const PAGE = 65536;
+const ALIGN = 64;
+/** 4 GiB, the wasm32 limit; a shared memory must declare its maximum, and V8 only reserves address space. */
+const MAX_PAGES = 65536;
+/** Byte address of the allocator's top-of-heap word, shared by every thread on this memory. */
+const TOP_ADDR = 1024;
+/** Operand positions of one kernel call (gruBackward has 8 arrays). */
+const STAGING_SLOTS = 8;
+/** The first page holds the allocator's word (the module has no static data or stack of its own). */
+const HEAP_START = PAGE;
+
+/** The compiled module's location, next to this file both in src/ (tsx, tests) and in dist/ (the package). */
+export const WASM_FILE = new URL('./kernels.wasm', import.meta.url);
+
+// A tiny module using one SIMD instruction: WebAssembly.validate accepts it only where SIMD128 exists.
+const SIMD_PROBE = new Uint8Array([0, 97, 115, 109, 1, 0, 0, 0, 1, 5, 1, 96, 0, 1, 123, 3, 2, 1, 0, 10, 10, 1, 8, 0, 65, 0, 253, 15, 253, 98, 11]);
+
+/**
+ * A shared WebAssembly.Memory with the kernels instantiated on it. Every thread of a process may adopt
+ * the same memory (`adoptHeap`): the top-of-heap word lives in the memory and is bumped atomically, so
+ * chunks never overlap; a chunk released goes to this thread's free list, not back to the others.
+ */
+export class WasmHeap {
+  readonly kernels: KernelExports;
+  /**
+   * The SharedArrayBuffer objects this thread has seen for the memory: after `grow`, `memory.buffer`
+   * is a new object over the same bytes, and views made before stay valid, so all of them count as
+   * "in the heap".
+   */
+  private readonly buffers = new Set<ArrayBufferLike>();
+  private buffer: SharedArrayBuffer;
+  /** All of `buffer` as f32, for copies in and out of staging. */
+  private f32: Float32Array;
+  private readonly top: Int32Array;
+  private readonly free: { addr: number; bytes: number }[] = [];
+  private scratch = 0;
+  /** Per operand position of a kernel call: a heap chunk for operands that live elsewhere. */
+  private readonly staging = new Array<number>(STAGING_SLOTS).fill(0);
+  private readonly stagingBytes = new Array<number>(STAGING_SLOTS).fill(0);
+  /** Whether the current call's operand at each position went through staging. */
+  private readonly staged = new Uint8Array(STAGING_SLOTS);
+  /** Bytes copied into and out of staging so far: 0 when every operand was read in place. */
+  stagedBytes = 0;
+
+  constructor(readonly memory: WebAssembly.Memory, module: WebAssembly.Module) {
+    this.buffer = memory.buffer as SharedArrayBuffer;
+    this.f32 = new Float32Array(this.buffer);
+    this.buffers.add(this.buffer);
+    this.top = new Int32Array(this.buffer, TOP_ADDR, 1);
+    // Only the first thread on a fresh memory finds the word at zero.
+    Atomics.compareExchange(this.top, 0, 0, HEAP_START);
+    this.kernels = new WebAssembly.Instance(module, { env: { memory } }).exports as unknown as KernelExports;
+    this.scratch = this.alloc(this.kernels.sgemmScratchBytes());
+  }
+
+  /** A 64-byte-aligned chunk of `bytes`, as a byte address into the memory. */
+  alloc(bytes: number): number {
+    const size = roundUp(Math.max(bytes, 1));
+    for (let i = 0; i < this.free.length; i++) {
+      const f = this.free[i]!;
+      if (f.bytes >= size) {
+        this.free.splice(i, 1);
+        return f.addr;
+      }
+    }
+    // Atomics: other threads allocate from the same memory; the add reserves [addr, addr + size) for us alone.
+    const addr = Atomics.add(this.top, 0, size);
+    const end = addr + size;
+    if (end > MAX_PAGES * PAGE) throw new ValueError(`WebAssembly heap: cannot allocate ${bytes} bytes past the 4 GiB limit of wasm32 memory`);
+    const have = this.memory.buffer.byteLength;
+    // Two threads may both grow for overlapping needs; the second grow is merely early, never wrong.
+    if (end > have) this.memory.grow(Math.ceil((end - have) / PAGE));
+    this.refresh();
+    return addr;
+  }
+
+  /** Gives a chunk from `alloc` back, for this thread's later allocations. */
+  release(addr: number, bytes: number): void {
+    this.free.push({ addr, bytes: roundUp(Math.max(bytes, 1)) });
+  }
+
+  /** An f32 or f64 view of `n` elements at byte address `addr`. */
+  view(dtype: 'f32' | 'f64', addr: number, n: number): Float32Array | Float64Array {
+    const buffer = this.bufferCovering(addr + n * (dtype === 'f32' ? 4 : 8));
+    return dtype === 'f32' ? new Float32Array(buffer, addr, n) : new Float64Array(buffer, addr, n);
+  }
+
+  /** The memory's SharedArrayBuffer, current enough to reach byte `end`. */
+  bufferCovering(end: number): SharedArrayBuffer {
+    if (end > this.buffer.byteLength) this.refresh();
+    return this.buffer;
+  }
+
+  /** The byte address of `a[0]` when `a` is a view of this memory, else -1. */
+  addressOf(a: Float32Array | Float64Array): number {
+    if (this.buffers.has(a.buffer)) return a.byteOffset;
+    if (a.buffer instanceof SharedArrayBuffer && a.buffer !== this.buffer) {
+      // Another thread may have grown the memory since this thread last looked.
+      this.refresh();
+      if (this.buffers.has(a.buffer)) return a.byteOffset;
+    }
+    return -1;
+  }
+
+  /**
+   * C[M×N] (+)= op(A)·op(B) on f32 arrays, same contract as `gemm` in ../matmul.ts. Operands in this
+   * memory are read in place; others are copied in (and C copied out), which costs O(n²) against the
+   * O(n³) product.
+   */
+  sgemm(transA: boolean, transB: boolean, M: number, N: number, K: number,
+    A: Float32Array, aOff: number, B: Float32Array, bOff: number, C: Float32Array, cOff: number, accumulate: boolean): void {
+    const a = this.input(0, A, aOff, M * K);
+    const b = this.input(1, B, bOff, K * N);
+    const c = accumulate ? this.input(2, C, cOff, M * N) : this.output(2, C, cOff, M * N);
+    this.kernels.sgemm(transA ? 1 : 0, transB ? 1 : 0, M, N, K, a, b, c, accumulate ? 1 : 0, this.scratch);
+    this.flush(2, C, cOff, M * N);
+  }
+
+  /**
+   * The byte address at which a kernel reads x[off..off+n): x's own when x is a view of this memory,
+   * else staging area `slot` with the values copied in. null (an absent operand) is address 0.
+   */
+  input(slot: number, x: Float32Array | null, off = 0, n = x?.length ?? 0): number {
+    const at = this.output(slot, x, off, n);
+    // A whole tensor (the usual case) is copied without making a subarray object.
+    if (this.staged[slot] === 1) {
+      this.f32.set(off === 0 && n === x!.length ? x! : x!.subarray(off, off + n), at >> 2);
+      this.stagedBytes += n * 4;
+    }
+    return at;
+  }
+
+  /** The byte address at which a kernel writes x[off..off+n); call `flush` after the kernel ran. */
+  output(slot: number, x: Float32Array | null, off = 0, n = x?.length ?? 0): number {
+    this.staged[slot] = 0;
+    if (x === null) return 0;
+    const at = this.addressOf(x);
+    if (at >= 0) return at + off * 4;
+    if (this.stagingBytes[slot]! < n * 4) {
+      if (this.stagingBytes[slot]! > 0) this.release(this.staging[slot]!, this.stagingBytes[slot]!);
+      this.stagingBytes[slot] = roundUp(n * 4 * 1.25);
+      this.staging[slot] = this.alloc(this.stagingBytes[slot]!);
+    }
+    this.staged[slot] = 1;
+    return this.staging[slot]!;
+  }
+
+  /** Copies what a kernel wrote to staging area `slot` back into x (nothing when x is in this memory). */
+  flush(slot: number, x: Float32Array | null, off = 0, n = x?.length ?? 0): void {
+    if (this.staged[slot] === 1) {
+      const at = this.staging[slot]! >> 2;
+      x!.set(this.f32.subarray(at, at + n), off);
+      this.stagedBytes += n * 4;
+    }
+  }
+
+  private refresh(): void {
+    const b = this.memory.buffer as SharedArrayBuffer;
+    if (b !== this.buffer) {
+      this.buffer = b;
+      this.f32 = new Float32Array(b);
+      this.buffers.add(b);
+    }
+  }
+}
+
+let requested: KernelKind | 'auto' | undefined;
+let heap: WasmHeap | null | undefined; // undefined: not tried yet; null: unavailable here
+let compiled: WebAssembly.Module | undefined;
+
+/**
+ * Chooses this thread's kernels: 'wasm' (WebAssembly SIMD, the default where available) or 'ts' (the
+ * plain TypeScript kernels, the fallback and the oracle). Results differ in the last bits between the
+ * two (f32 sums in a different order), so every thread of one training run must use the same kind; the
+ * worker pool passes the main thread's choice to its workers. Also set by STREAMGRAD_KERNELS=ts|wasm.
+ */
+export function setKernels(kind: KernelKind | 'auto'): void {
+  if (kind !== 'wasm' && kind !== 'ts' && kind !== 'auto') throw new ValueError(`setKernels: kind must be 'wasm', 'ts' or 'auto' (got ${fmtValue(kind)})`);
+  requested = kind;
+}
+
+/** The kernels this thread runs: 'wasm' when requested (or auto) and available, else 'ts'. */
+export function kernelsInUse(): KernelKind {
+  return wasmHeap() === null ? 'ts' : 'wasm';
+}
+
+/** This thread's heap with the kernels, or null when the TypeScript kernels are in use. */
+export function wasmHeap(): WasmHeap | null {
+  const kind = requestedKind();
+  if (kind === 'ts') return null;
+  if (heap === undefined) heap = open(null);
+  return heap;
+}
+
+/**
+ * A heap on a fresh shared memory, for a training run to put what its worker threads read in place
+ * (parameters, batches) and hand to them with `adoptHeap`; garbage once the run drops it. null when the
+ * TypeScript kernels are in use.
+ */
+export function createHeap(): WasmHeap | null {
+  return wasmHeap() === null ? null : open(null);
+}
+
+/**
+ * Makes this thread run its kernels on `memory` (another thread's `createHeap().memory`) from now on: its
+ * arenas are allocated there, and views it makes from `heap.view` read the other thread's data in place.
+ * Returns the heap, or null when this thread uses the TypeScript kernels.
+ */
+export function adoptHeap(memory: WebAssembly.Memory): WasmHeap | null {
+  if (requestedKind() === 'ts') return null;
+  heap = open(memory);
+  return heap;
+}
+
+function requestedKind(): KernelKind | 'auto' {
+  if (requested === undefined) {
+    const env = process.env['STREAMGRAD_KERNELS'];
+    if (env === undefined || env === '' || env === 'auto') requested = 'auto';
+    else if (env === 'wasm' || env === 'ts') requested = env;
+    else throw new ValueError(`STREAMGRAD_KERNELS must be 'wasm', 'ts' or 'auto' (got ${fmtValue(env)})`);
+  }
+  return requested;
+}
+
+function open(memory: WebAssembly.Memory | null): WasmHeap | null {
+  let why: string;
+  try {
+    if (typeof WebAssembly === 'undefined') {
+      why = 'this runtime has no WebAssembly';
+    } else if (!WebAssembly.validate(SIMD_PROBE)) {
+      why = 'this runtime has no WebAssembly SIMD';
+    } else {
+      compiled ??= new WebAssembly.Module(readFileSync(WASM_FILE));
+      return new WasmHeap(memory ?? new WebAssembly.Memory({ initial: 2, maximum: MAX_PAGES, shared: true }), compiled);
+    }
+  } catch (e) {
+    why = (e as NodeJS.ErrnoException).code === 'ENOENT'
+      ? `${WASM_FILE.pathname} is missing (run \`npm run build:wasm\`)`
+      : `they failed to load: ${(e as Error).message}`;
+  }
+  if (requestedKind() === 'wasm') throw new ValueError(`WebAssembly SIMD kernels were requested, but ${why}`);
+  notice(`streamgrad: using the TypeScript kernels, because ${why.startsWith('this runtime') ? why : `of the WebAssembly SIMD kernels: ${why}`}`);
+  return null;
+}
+
+let noticed = false;
+function notice(message: string): void {
+  if (noticed) return;
+  noticed = true;
+  process.emitWarning(message, { code: 'STREAMGRAD_KERNELS' });
+}
+
+function roundUp(bytes: number): number {
+  return Math.ceil(bytes / ALIGN) * ALIGN;
+}
