@@ -35,6 +35,16 @@ def build(kind: str) -> nn.Module:
     raise SystemExit(f"torch_peer: MODEL must be mlp, cnn or lstm (got {kind!r})")
 
 
+def blas_in_use() -> str:
+    """The BLAS library this process loaded (Debian picks it by update-alternatives: reference or OpenBLAS)."""
+    with open("/proc/self/maps") as maps:
+        libs = {os.path.basename(line.split()[-1]) for line in maps if "blas" in line.split()[-1]}
+    openblas = sorted(lib for lib in libs if "openblas" in lib)
+    if openblas:
+        return f"{openblas[0]} (OPENBLAS_CORETYPE={os.environ.get('OPENBLAS_CORETYPE', 'auto')})"
+    return f"{', '.join(sorted(libs))} (the reference BLAS: apt-get install libopenblas0-pthread for a fast one)" if libs else "none loaded"
+
+
 def main() -> None:
     kind, batch, x_file, y_file, *shape = sys.argv[1:]
     torch.set_num_threads(1)
@@ -49,8 +59,7 @@ def main() -> None:
     # What ran: the version, the threads, the SIMD level ATen dispatches to, and the BLAS core type.
     config = torch.__config__.show()
     cpu = next((line.strip(" -") for line in config.splitlines() if "CPU capability" in line), "CPU capability unknown")
-    coretype = os.environ.get("OPENBLAS_CORETYPE", "auto-detected")
-    print(f"ready PyTorch {torch.__version__}, {torch.get_num_threads()} thread, {cpu}, OpenBLAS core {coretype}", flush=True)
+    print(f"ready PyTorch {torch.__version__}, {torch.get_num_threads()} thread, {cpu}, BLAS {blas_in_use()}", flush=True)
     k = 0
     for line in sys.stdin:
         if line.strip() != "step":

@@ -1,5 +1,8 @@
 // im2col and col2im for one image and one group of channels: the copies that turn a 2-D convolution into a GEMM.
+// f32 runs the WebAssembly versions (wasm/assembly/im2col.ts) when those kernels are in use; these loops are
+// the f64 path, the fallback and the oracle.
 import type { FloatArray } from './matmul.js';
+import { wasmHeap } from './wasm/runtime.js';
 
 /**
  * The geometry of one convolution, for one group: C input channels of H×W, a kh×kw kernel, stride
@@ -44,6 +47,14 @@ function endValid(off: number, sw: number, ow: number, W: number, lo: number): n
 /** Writes the [C·kh·kw, oh·ow] columns of the C×H×W image at src[srcOff] to dst[dstOff]. */
 export function im2col(src: FloatArray, srcOff: number, g: ConvGeometry, dst: FloatArray, dstOff: number): void {
   const { C, H, W, kh, kw, sh, sw, ph, pw, dh, dw, oh, ow } = g;
+  const heap = src instanceof Float32Array ? wasmHeap() : null;
+  if (heap !== null) {
+    const n = C * kh * kw * oh * ow;
+    const s = heap.input(0, src as Float32Array, srcOff, C * H * W), d = heap.output(1, dst as Float32Array, dstOff, n);
+    heap.kernels.im2col(s, d, C, H, W, kh, kw, sh, sw, ph, pw, dh, dw, oh, ow);
+    heap.flush(1, dst as Float32Array, dstOff, n);
+    return;
+  }
   let d = dstOff;
   for (let c = 0; c < C; c++) {
     const plane = srcOff + c * H * W;
@@ -78,6 +89,14 @@ export function im2col(src: FloatArray, srcOff: number, g: ConvGeometry, dst: Fl
  */
 export function col2im(src: FloatArray, srcOff: number, g: ConvGeometry, dst: FloatArray, dstOff: number): void {
   const { C, H, W, kh, kw, sh, sw, ph, pw, dh, dw, oh, ow } = g;
+  const heap = src instanceof Float32Array ? wasmHeap() : null;
+  if (heap !== null) {
+    const n = C * H * W;
+    const a = heap.input(0, src as Float32Array, srcOff, C * kh * kw * oh * ow), b = heap.input(1, dst as Float32Array, dstOff, n);
+    heap.kernels.col2im(a, b, C, H, W, kh, kw, sh, sw, ph, pw, dh, dw, oh, ow);
+    heap.flush(1, dst as Float32Array, dstOff, n);
+    return;
+  }
   let s = srcOff;
   for (let c = 0; c < C; c++) {
     const plane = dstOff + c * H * W;

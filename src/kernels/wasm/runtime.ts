@@ -15,6 +15,8 @@ export interface KernelExports {
   lstmOutputBackward(z: number, c2: number, gy: number, dz: number, dc2: number, N: number, H: number): void;
   gruForward(gi: number, gh: number, ghRow: number, h: number, out: number, N: number, H: number): void;
   gruBackward(gi: number, gh: number, ghRow: number, h: number, gy: number, dgi: number, dgh: number, dh: number, N: number, H: number): void;
+  im2col(src: number, dst: number, C: number, H: number, W: number, kh: number, kw: number, sh: number, sw: number, ph: number, pw: number, dh: number, dw: number, oh: number, ow: number): void;
+  col2im(src: number, dst: number, C: number, H: number, W: number, kh: number, kw: number, sh: number, sw: number, ph: number, pw: number, dh: number, dw: number, oh: number, ow: number): void;
 }
 
 const PAGE = 65536;

@@ -1,3 +1,4 @@
 // The WebAssembly module's exports: every kernel, compiled together by scripts/build-wasm.mjs.
 export { sgemm, sgemmScratchBytes } from './gemm';
 export { gruBackward, gruForward, lstmOutputBackward, lstmOutputForward, lstmStateBackward, lstmStateForward } from './cells';
+export { col2im, im2col } from './im2col';
