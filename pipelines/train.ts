@@ -167,10 +167,11 @@ export function trainParallel(opts: ParallelTrainOptions): ParallelTrainRun {
   // every worker adopts it, so the kernels read them in place. Garbage once the run ends (see `done`).
   const heap = createHeap();
   let { layout, params } = shareParameters(model);
+  const heapRange = (bytes: number): number => heap?.alloc(bytes) ?? 0;
   if (heap !== null) {
-    const inHeap = heap.view(dtype, heap.alloc(params.byteLength), params.length);
+    const inHeap = heap.view(dtype, heapRange(params.byteLength), params.length);
     inHeap.set(params);
-    ({ layout, params } = shareParameters(model, { params: inHeap }));
+    ({ layout, params } = shareParameters(model, { params: inHeap, grads: heap.view(dtype, heapRange(params.byteLength), params.length) }));
   }
   const mainParams = model.parameters();
   const optimizer: Optimizer | null = c.mode === 'sync' ? buildOptimizer(opts.optimizer, mainParams) : null;
@@ -194,7 +195,10 @@ export function trainParallel(opts: ParallelTrainOptions): ParallelTrainRun {
   const carryRows = new SharedArrayBuffer(carrySizes.counters * 4);
   const targetSize = opts.targetShape === undefined ? 0 : numel(opts.targetShape);
   const xBytes = BatchSlots.xBytes(c.batchSlots, opts.batchSize, numel(opts.inputShape), dtype);
-  const xAt = heap?.alloc(xBytes) ?? 0;
+  const xAt = heapRange(xBytes);
+  // Sync mode's gradient slots: written by the workers' kernels, summed by this thread's.
+  const gradBytes = c.mode === 'sync' ? c.shards * params.byteLength : 0;
+  const gradsAt = heap === null || gradBytes === 0 ? -1 : heapRange(gradBytes);
   const slots = new BatchSlots(c.batchSlots, opts.batchSize, numel(opts.inputShape), targetSize, dtype,
     heap === null ? {} : { x: heap.bufferCovering(xAt + xBytes), xByteOffset: xAt });
 
@@ -218,6 +222,7 @@ export function trainParallel(opts: ParallelTrainOptions): ParallelTrainRun {
       regions: {
         memory: heap?.memory ?? null, params: params.buffer as SharedArrayBuffer, paramsByteOffset: params.byteOffset,
         buffers, batchX: slots.xBuffer, batchXByteOffset: slots.xByteOffset, batchY: slots.yBuffer, carry, carryRows,
+        ...(gradsAt < 0 ? {} : { grads: heap!.bufferCovering(gradsAt + gradBytes), gradsByteOffset: gradsAt }),
       },
       watchdogMs: opts.watchdogMs,
       maxRetries: opts.maxRetries,

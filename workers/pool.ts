@@ -13,7 +13,8 @@ import { gradSlots } from './shared.js';
 export const MAX_WORKERS = 256;
 
 export interface PoolOptions extends Omit<WorkerInit, 'index' | 'jobs' | 'fault' | 'regions'> {
-  regions: Omit<SharedRegions, 'ctl' | 'f64' | 'grads'>;
+  /** grads may be given (a range of the run's heap); the pool makes a buffer of its own otherwise. */
+  regions: Omit<SharedRegions, 'ctl' | 'f64' | 'grads' | 'gradsByteOffset'> & Partial<Pick<SharedRegions, 'grads' | 'gradsByteOffset'>>;
   /** Parameters per gradient slot (the ParamLayout size). */
   paramSize: number;
   /** A job claimed for longer than this is a hung worker (default 30 s). */
@@ -83,11 +84,12 @@ export class WorkerPool {
       ...opts.regions,
       ctl: new SharedArrayBuffer((CTL.HEADER + this.jobs * JOB.FIELDS) * 4),
       f64: new SharedArrayBuffer(this.lay.size * 8),
-      grads: new SharedArrayBuffer(Math.max(1, opts.mode === 'sync' ? opts.shards * opts.paramSize * bytes : bytes)),
+      grads: opts.regions.grads ?? new SharedArrayBuffer(Math.max(1, opts.mode === 'sync' ? opts.shards * opts.paramSize * bytes : bytes)),
+      gradsByteOffset: opts.regions.gradsByteOffset ?? 0,
     };
     this.ctl = new Int32Array(this.regions.ctl);
     this.f64 = new Float64Array(this.regions.f64);
-    this.gradSlots = opts.mode === 'sync' ? gradSlots(this.regions.grads, opts.dtype, opts.paramSize, opts.shards) : [];
+    this.gradSlots = opts.mode === 'sync' ? gradSlots(this.regions.grads, opts.dtype, opts.paramSize, opts.shards, this.regions.gradsByteOffset) : [];
     this.freeJobs = Array.from({ length: this.jobs }, (_, j) => this.jobs - 1 - j);
     this.retries = new Int32Array(this.jobs);
     this.failures = new Int32Array(this.size);

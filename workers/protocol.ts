@@ -64,9 +64,10 @@ export interface FaultPlan {
 
 /**
  * The shared memory of a run: every region is a SharedArrayBuffer, shared, never copied. With the
- * WebAssembly kernels, the parameters and the batch inputs (what the kernels read on every step) are
- * ranges of the run's heap `memory` instead, at byte offsets `paramsByteOffset` and `batchXByteOffset`:
- * each worker adopts the memory and reads them in place.
+ * WebAssembly kernels, the parameters, the batch inputs and the gradient slots (what the kernels read
+ * and write on every step) are ranges of the run's heap `memory` instead, at byte offsets
+ * `paramsByteOffset`, `batchXByteOffset` and `gradsByteOffset`: each worker adopts the memory and works
+ * on them in place.
  */
 export interface SharedRegions {
   ctl: SharedArrayBuffer;
@@ -77,6 +78,7 @@ export interface SharedRegions {
   batchXByteOffset: number;
   /** One flat gradient buffer per micro-shard, back to back. */
   grads: SharedArrayBuffer;
+  gradsByteOffset: number;
   /** Non-learned state (BatchNorm running statistics), in namedBuffers order. */
   buffers: SharedArrayBuffer;
   batchX: SharedArrayBuffer;

@@ -3,9 +3,10 @@ import type { Module } from '../src/nn/module.js';
 import type { DType, Storage } from '../src/tensor/tensor.js';
 import { floatView } from './slots.js';
 
-/** The `shards` flat gradient slots of `size` elements each, back to back in one buffer. */
-export function gradSlots(buffer: SharedArrayBuffer, dtype: DType, size: number, shards: number): Storage[] {
-  return Array.from({ length: shards }, (_, s) => floatView(dtype, buffer, s * size, size));
+/** The `shards` flat gradient slots of `size` elements each, back to back in one buffer from `byteOffset`. */
+export function gradSlots(buffer: SharedArrayBuffer, dtype: DType, size: number, shards: number, byteOffset = 0): Storage[] {
+  const first = byteOffset / (dtype === 'f32' ? 4 : 8);
+  return Array.from({ length: shards }, (_, s) => floatView(dtype, buffer, first + s * size, size));
 }
 
 /** Copies a module's non-learned buffers (namedBuffers order) into ('out') or from ('in') one flat array. */

@@ -39,7 +39,7 @@ class TrainWorker implements WorkerApi {
     // thread's own view of the memory, which the kernels recognise as theirs (a posted buffer would not be).
     setKernels(cfg.kernels);
     const heap = r.memory === null ? null : adoptHeap(r.memory);
-    if (heap !== null) r.params = r.batchX = heap.bufferCovering(r.memory!.buffer.byteLength);
+    if (heap !== null) r.params = r.batchX = r.grads = heap.bufferCovering(r.memory!.buffer.byteLength);
     this.arena = new Arena(1 << 22);
     this.model = buildModel(cfg.model, cfg.seed);
     const paramCount = ParamLayout.of(this.model).size;
@@ -59,7 +59,7 @@ class TrainWorker implements WorkerApi {
       this.carry = new ShardCarry(this.model, cfg.shards, maxRows, { data: floatView(cfg.dtype, r.carry, 0, elements), rows: new Int32Array(r.carryRows) });
     }
     if (cfg.mode === 'sync') {
-      this.sharded = new ShardedGradients(this.model.parameters(), gradSlots(r.grads, cfg.dtype, layout.size, cfg.shards));
+      this.sharded = new ShardedGradients(this.model.parameters(), gradSlots(r.grads, cfg.dtype, layout.size, cfg.shards, r.gradsByteOffset));
     } else {
       this.optimizer = buildOptimizer(cfg.optimizer!, this.model.parameters());
     }

@@ -61,6 +61,15 @@ export class ParamLayout {
   }
 }
 
+/** The flat storage for a layout: a fresh buffer, a view over the given one, or the given storage itself. */
+function flatStorage(layout: ParamLayout, name: string, given: SharedArrayBuffer | Storage | undefined): Storage {
+  if (given === undefined || given instanceof SharedArrayBuffer) return layout.view(given);
+  if (given.length !== layout.size || (given instanceof Float32Array) !== (layout.dtype === 'f32')) {
+    throw new StateDictError(`shareParameters: the given ${name} storage holds ${given.length} ${given instanceof Float32Array ? 'f32' : 'f64'} values, the layout needs ${layout.size} ${layout.dtype}`);
+  }
+  return given;
+}
+
 export interface SharedParameters {
   layout: ParamLayout;
   params: Storage;
@@ -73,19 +82,10 @@ export interface SharedParameters {
  * buffer's values when `params` is given. `params` may also be the flat storage itself (a view into a
  * larger shared memory). Create the optimizer after this call: it must hold the new tensors.
  */
-export function shareParameters(module: Module, buffers: { params?: SharedArrayBuffer | Storage; grads?: SharedArrayBuffer } = {}): SharedParameters {
+export function shareParameters(module: Module, buffers: { params?: SharedArrayBuffer | Storage; grads?: SharedArrayBuffer | Storage } = {}): SharedParameters {
   const layout = ParamLayout.of(module);
-  const given = buffers.params;
-  let params: Storage;
-  if (given === undefined || given instanceof SharedArrayBuffer) {
-    params = layout.view(given);
-  } else {
-    if (given.length !== layout.size || (given instanceof Float32Array) !== (layout.dtype === 'f32')) {
-      throw new StateDictError(`shareParameters: the given storage holds ${given.length} ${given instanceof Float32Array ? 'f32' : 'f64'} values, the layout needs ${layout.size} ${layout.dtype}`);
-    }
-    params = given;
-  }
-  const grads = layout.view(buffers.grads);
+  const params = flatStorage(layout, 'params', buffers.params);
+  const grads = flatStorage(layout, 'grads', buffers.grads);
   const named = new Map(module.namedParameters());
   for (const e of layout.entries) {
     const old = named.get(e.name)!;

@@ -1,4 +1,5 @@
 // Optimizers: the Optimizer base (param groups, per-parameter state, stateDict) and SGD, Adam, AdamW.
+import { wasmHeap } from '../kernels/wasm/runtime.js';
 import { ShapeError, StateDictError, ValueError, checkFinite, checkNonNegative, checkPositive, fmtShape, fmtValue } from '../errors.js';
 import { Tensor, allocStorage } from '../tensor/tensor.js';
 
@@ -412,6 +413,18 @@ export class SGD extends Optimizer<SGDHyper, SGDState> {
     const { lr, momentum, dampening, nesterov, weightDecay } = h;
     const sign = h.maximize ? -1 : 1;
     const n = p.length;
+    const heap = p instanceof Float32Array ? wasmHeap() : null;
+    if (heap !== null) {
+      // The same arithmetic in WebAssembly (f64 lanes, one f32 rounding per stored value): the same bits.
+      const first = momentum !== 0 && s.momentumBuffer === null;
+      if (first) s.momentumBuffer = zerosLike(p);
+      const buf = s.momentumBuffer as Float32Array | null;
+      const pa = heap.input(0, p as Float32Array), ga = heap.input(1, grad as Float32Array), ba = heap.input(2, buf);
+      heap.kernels.sgdF32(pa, ga, ba, n, lr, momentum, dampening, nesterov ? 1 : 0, weightDecay, sign, first ? 1 : 0);
+      heap.flush(0, p as Float32Array);
+      heap.flush(2, buf);
+      return;
+    }
     if (momentum === 0) {
       for (let i = 0; i < n; i++) {
         let g = sign * grad[i]!;
@@ -521,6 +534,18 @@ export class Adam extends Optimizer<AdamHyper, AdamState> {
     // amsgrad switched on after the first step: torch would fail; start the max from zero instead.
     const vMax = amsgrad ? (s.maxExpAvgSq ??= zerosLike(p)) : null;
     const n = p.length;
+    const heap = p instanceof Float32Array ? wasmHeap() : null;
+    if (heap !== null) {
+      // The same arithmetic in WebAssembly (f64 lanes, one f32 rounding per stored value): the same bits.
+      const f32 = (x: StateBuffer | null): Float32Array | null => x as Float32Array | null;
+      const pa = heap.input(0, f32(p)), ga = heap.input(1, f32(grad)), ma = heap.input(2, f32(m)), va = heap.input(3, f32(v)), xa = heap.input(4, f32(vMax));
+      heap.kernels.adamF32(pa, ga, ma, va, xa, n, stepSize, bc2Sqrt, eps, beta1, beta2, weightDecay, decoupledWeightDecay ? 1 : 0, decay, sign);
+      heap.flush(0, f32(p));
+      heap.flush(2, f32(m));
+      heap.flush(3, f32(v));
+      heap.flush(4, f32(vMax));
+      return;
+    }
     for (let i = 0; i < n; i++) {
       let g = sign * grad[i]!;
       let w = p[i]!;

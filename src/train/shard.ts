@@ -1,6 +1,7 @@
 // Micro-shards: a batch cut into a fixed number of pieces, each with its own gradient slot, summed in
 // shard order. The one definition of a data-parallel step, used alike by the single-thread loop (fit
 // with `shards`), by each worker and by the reducer, so any number of workers gives the same bits.
+import { type WasmHeap, wasmHeap } from '../kernels/wasm/runtime.js';
 import { ValueError } from '../errors.js';
 import { binaryCrossEntropyWithLogits, crossEntropy, mseLoss, nllLoss } from '../loss/index.js';
 import type { Module } from '../nn/module.js';
@@ -231,9 +232,12 @@ const BLOCK = 2048;
 
 /**
  * out = views[0][i] + views[1][i] + … + views[k−1][i], added left to right with each partial sum stored
- * (so rounded to the dtype) as a plain loop per slot would; returns Σ out².
+ * (so rounded to the dtype) as a plain loop per slot would; returns Σ out². f32 runs on the WebAssembly
+ * kernels when they are in use (same sums; the squares summed in another fixed order).
  */
 function sumSlots(out: Storage, views: Tensor[][], i: number, k: number): number {
+  const heap = out instanceof Float32Array ? wasmHeap() : null;
+  if (heap !== null) return sumSlotsWasm(heap, out as Float32Array, views, i, k);
   let sq = 0;
   for (let j0 = 0; j0 < out.length; j0 += BLOCK) {
     const j1 = Math.min(out.length, j0 + BLOCK);
@@ -249,5 +253,18 @@ function sumSlots(out: Storage, views: Tensor[][], i: number, k: number): number
     }
     for (let j = j0; j < j1; j++) sq += out[j]! * out[j]!;
   }
+  return sq;
+}
+
+function sumSlotsWasm(heap: WasmHeap, out: Float32Array, views: Tensor[][], i: number, k: number): number {
+  const K = heap.kernels;
+  const n = out.length;
+  const o = heap.output(0, out);
+  const first = heap.input(1, views[0]![i]!.data as Float32Array);
+  if (k === 1) K.copyF32(o, first, n);
+  else K.addF32(o, first, heap.input(2, views[1]![i]!.data as Float32Array), n);
+  for (let s = 2; s < k; s++) K.addF32(o, o, heap.input(2, views[s]![i]!.data as Float32Array), n);
+  const sq = K.sumSquaresF32(o, n);
+  heap.flush(0, out);
   return sq;
 }

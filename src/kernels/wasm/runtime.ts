@@ -15,6 +15,12 @@ export interface KernelExports {
   lstmOutputBackward(z: number, c2: number, gy: number, dz: number, dc2: number, N: number, H: number): void;
   gruForward(gi: number, gh: number, ghRow: number, h: number, out: number, N: number, H: number): void;
   gruBackward(gi: number, gh: number, ghRow: number, h: number, gy: number, dgi: number, dgh: number, dh: number, N: number, H: number): void;
+  addF32(out: number, a: number, b: number, n: number): void;
+  copyF32(out: number, a: number, n: number): void;
+  sumSquaresF32(a: number, n: number): number;
+  sgdF32(p: number, grad: number, buf: number, n: number, lr: number, momentum: number, dampening: number, nesterov: number, wd: number, sign: number, first: number): void;
+  adamF32(p: number, grad: number, m: number, v: number, vMax: number, n: number, stepSize: number, bc2Sqrt: number, eps: number, beta1: number, beta2: number,
+    wd: number, decoupled: number, decay: number, sign: number): void;
   im2col(src: number, dst: number, C: number, H: number, W: number, kh: number, kw: number, sh: number, sw: number, ph: number, pw: number, dh: number, dw: number, oh: number, ow: number): void;
   col2im(src: number, dst: number, C: number, H: number, W: number, kh: number, kw: number, sh: number, sw: number, ph: number, pw: number, dh: number, dw: number, oh: number, ow: number): void;
 }

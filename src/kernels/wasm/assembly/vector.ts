@@ -1,0 +1,43 @@
+// Streaming f32 vector kernels for the reducer's critical path (summing gradient slots in shard order and
+// the squared norm of the sum): four lanes at a time, then a scalar tail.
+
+/** out[j] = a[j] + b[j] (out may be a). Each sum is one f32 rounding, as a + b stored to a Float32Array. */
+export function addF32(out: usize, a: usize, b: usize, n: i32): void {
+  let j = 0;
+  for (; j + 4 <= n; j += 4) {
+    const q = <usize>j * 4;
+    v128.store(out + q, f32x4.add(v128.load(a + q), v128.load(b + q)));
+  }
+  for (; j < n; j++) {
+    const q = <usize>j * 4;
+    store<f32>(out + q, load<f32>(a + q) + load<f32>(b + q));
+  }
+}
+
+/** out[j] = a[j]. */
+export function copyF32(out: usize, a: usize, n: i32): void {
+  memory.copy(out, a, <usize>n * 4);
+}
+
+/**
+ * Σ a[j]² in f64 (each square exact), in a fixed order: lanes 0-1 and lanes 2-3 of each group of four go
+ * to two f64x2 sums, combined lane by lane at the end, then the tail one by one.
+ */
+export function sumSquaresF32(a: usize, n: i32): f64 {
+  let lo = f64x2.splat(0);
+  let hi = f64x2.splat(0);
+  let j = 0;
+  for (; j + 4 <= n; j += 4) {
+    const v = v128.load(a + <usize>j * 4);
+    const x = f64x2.promote_low_f32x4(v);
+    const y = f64x2.promote_low_f32x4(i32x4.shuffle(v, v, 2, 3, 0, 1));
+    lo = f64x2.add(lo, f64x2.mul(x, x));
+    hi = f64x2.add(hi, f64x2.mul(y, y));
+  }
+  let s = (f64x2.extract_lane(lo, 0) + f64x2.extract_lane(lo, 1)) + (f64x2.extract_lane(hi, 0) + f64x2.extract_lane(hi, 1));
+  for (; j < n; j++) {
+    const x = <f64>load<f32>(a + <usize>j * 4);
+    s += x * x;
+  }
+  return s;
+}
