@@ -64,6 +64,7 @@ export class WasmHeap {
   /** Per operand position of a kernel call: a heap chunk for operands that live elsewhere. */
   private readonly staging = new Array<number>(STAGING_SLOTS).fill(0);
   private readonly stagingBytes = new Array<number>(STAGING_SLOTS).fill(0);
+  private readonly stagingViews = Array.from({ length: STAGING_SLOTS }, () => new Map<number, Float32Array>());
   /** Whether the current call's operand at each position went through staging. */
   private readonly staged = new Uint8Array(STAGING_SLOTS);
   /** Bytes copied into and out of staging so far: 0 when every operand was read in place. */
@@ -167,6 +168,7 @@ export class WasmHeap {
       if (this.stagingBytes[slot]! > 0) this.release(this.staging[slot]!, this.stagingBytes[slot]!);
       this.stagingBytes[slot] = roundUp(n * 4 * 1.25);
       this.staging[slot] = this.alloc(this.stagingBytes[slot]!);
+      this.stagingViews[slot]!.clear();
     }
     this.staged[slot] = 1;
     return this.staging[slot]!;
@@ -175,10 +177,23 @@ export class WasmHeap {
   /** Copies what a kernel wrote to staging area `slot` back into x (nothing when x is in this memory). */
   flush(slot: number, x: Float32Array | null, off = 0, n = x?.length ?? 0): void {
     if (this.staged[slot] === 1) {
-      const at = this.staging[slot]! >> 2;
-      x!.set(this.f32.subarray(at, at + n), off);
+      x!.set(this.stagingView(slot, n), off);
       this.stagedBytes += n * 4;
     }
+  }
+
+  /**
+   * The first n values of staging area `slot` as a view, made once per (area, length): a step copies the
+   * same tensors out every time, so steady state makes no views.
+   */
+  private stagingView(slot: number, n: number): Float32Array {
+    const views = this.stagingViews[slot]!;
+    let v = views.get(n);
+    if (v === undefined) {
+      v = new Float32Array(this.bufferCovering(this.staging[slot]! + n * 4), this.staging[slot]!, n);
+      views.set(n, v);
+    }
+    return v;
   }
 
   private refresh(): void {
