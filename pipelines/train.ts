@@ -6,7 +6,7 @@ import { ValueError, checkInt, fmtValue } from '../src/errors.js';
 import { noGrad } from '../src/autograd/engine.js';
 import type { Module } from '../src/nn/module.js';
 import { shareParameters } from '../src/nn/param-layout.js';
-import { createHeap, kernelsInUse } from '../src/kernels/wasm/runtime.js';
+import { createHeap, kernelsInUse, swapHeap } from '../src/kernels/wasm/runtime.js';
 import { type ModelSpec, buildModel } from '../src/nn/spec.js';
 import type { Optimizer } from '../src/optim/optimizer.js';
 import { type OptimizerSpec, buildOptimizer } from '../src/optim/spec.js';
@@ -203,6 +203,9 @@ export function trainParallel(opts: ParallelTrainOptions): ParallelTrainRun {
     heap === null ? {} : { x: heap.bufferCovering(xAt + xBytes), xByteOffset: xAt });
 
   const telemetry$ = new Subject<StepTelemetry>();
+  // This thread's kernels work on the run's heap while it runs (see swapHeap); the previous heap is back
+  // once the run has ended.
+  const outerHeap = heap === null ? null : swapHeap(heap);
   const done = (async (): Promise<ParallelTrainResult> => {
     const pool = await WorkerPool.start({
       workers: c.workers,
@@ -312,6 +315,7 @@ export function trainParallel(opts: ParallelTrainOptions): ParallelTrainRun {
       throw e;
     } finally {
       credits$.complete();
+      if (heap !== null) swapHeap(outerHeap);
       await pool.close();
       await opts.source.close?.();
     }

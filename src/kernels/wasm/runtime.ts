@@ -244,6 +244,17 @@ export function createHeap(): WasmHeap | null {
 }
 
 /**
+ * Makes `h` this thread's heap (what `wasmHeap()` returns) and returns the one it replaces: a training
+ * run makes its own heap current while it runs, so the main thread's reducer and optimizer work on the
+ * run's gradient slots and parameters in place, and puts the previous one back when it ends.
+ */
+export function swapHeap(h: WasmHeap | null): WasmHeap | null {
+  const prev = wasmHeap();
+  if (h !== null) heap = h;
+  return prev;
+}
+
+/**
  * Makes this thread run its kernels on `memory` (another thread's `createHeap().memory`) from now on: its
  * arenas are allocated there, and views it makes from `heap.view` read the other thread's data in place.
  * Returns the heap, or null when this thread uses the TypeScript kernels.
