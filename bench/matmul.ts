@@ -81,14 +81,17 @@ export async function benchMatmul(opts: { sizes: number[]; quick: boolean }): Pr
   const block = opts.quick ? { minRuns: 1, minMs: 100 } : { minRuns: 1, minMs: 1500 };
   const rows: (string | number)[][] = [];
   const runsSeen = new Map<Impl, number>();
-  const peak = await wasmSimdPeak();
+  const probePeak = await wasmSimdPeak();
+  const peaks: number[] = [];
   for (const n of opts.sizes) {
     const A = randomF32(n * n, 1);
     const B = randomF32(n * n, 2);
     const C = new Float32Array(n * n);
     for (const { label, transA, transB } of ORIENTATIONS) {
       const times = new Map<Impl, number[]>(IMPLS.map((i) => [i, []]));
+      const rowPeak: number[] = [];
       for (let r = 0; r < rounds; r++) {
+        rowPeak.push(await probePeak());
         for (let k = 0; k < IMPLS.length; k++) {
           const impl = IMPLS[(k + r) % IMPLS.length];
           // streamgrad runs first in round 0, so C holds its result when the others are checked.
@@ -99,7 +102,9 @@ export async function benchMatmul(opts: { sizes: number[]; quick: boolean }): Pr
       const gflops = (impl: Impl): number => (2 * n ** 3) / median(times.get(impl)!) / 1e6;
       const [ours, ts, cpu, wasm] = IMPLS.map(gflops) as [number, number, number, number];
       for (const i of IMPLS) runsSeen.set(i, Math.min(runsSeen.get(i) ?? Infinity, times.get(i)!.length));
-      rows.push([`${n}×${n}×${n}`, label, ours, `${Math.round((100 * ours) / peak)}%`, ts, cpu, wasm, `${(ours / cpu).toFixed(2)}×`, `${(ours / wasm).toFixed(2)}×`]);
+      const peak = median(rowPeak);
+      peaks.push(peak);
+      rows.push([`${n}×${n}×${n}`, label, ours, `${Math.round((100 * ours) / peak)}% of ${peak.toFixed(1)}`, ts, cpu, wasm, `${(ours / cpu).toFixed(2)}×`, `${(ours / wasm).toFixed(2)}×`]);
     }
   }
   await useBackend('tfjs-wasm');
@@ -119,9 +124,10 @@ export async function benchMatmul(opts: { sizes: number[]; quick: boolean }): Pr
       'WebAssembly SIMD (src/kernels/wasm/assembly/gemm.ts: packed panels, 6×8 tiles of f32x4 accumulators, f32 sums; ' +
       'the operands here are plain arrays, so each call also copies them into the kernel heap). ' +
       '"streamgrad TS kernels" is the plain-TypeScript fallback (packed 6×8 register tiles, f64 accumulation).',
-      `The ceiling: ${peak.toFixed(1)} GFLOP/s is this CPU's WebAssembly SIMD peak on one thread in V8, measured in this run by ` +
-      'a loop of 12 independent f32x4 multiply-add chains (bench/peak.ts; SIMD128 has no fused multiply-add in Node 20, so ' +
-      'the multiply and the add of a lane are two instructions). "of SIMD peak" is the gemm\'s share of it.',
+      `The ceiling: this CPU's WebAssembly SIMD peak on one thread in V8, measured by a loop of 12 independent f32x4 ` +
+      'multiply-add chains (bench/peak.ts; SIMD128 has no fused multiply-add in Node 20, so the multiply and the add of a lane ' +
+      `are two instructions), probed in every round of every row because the host\'s speed drifts (${Math.min(...peaks).toFixed(1)}–` +
+      `${Math.max(...peaks).toFixed(1)} GFLOP/s over this run). "of SIMD peak" is the gemm\'s median over the peak\'s median in the same row.`,
       'tfjs: input tensors are created once per block outside the timed loop; each timed call is ' +
       '`tf.matMul(a, b, transposeA, transposeB)` + `dataSync()` + `dispose()`, so it includes allocating the ' +
       'output and (wasm) copying it out of the wasm heap.',

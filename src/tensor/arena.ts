@@ -53,7 +53,11 @@ export class Recycler<T> {
   }
 }
 
-/** Gives an arena's heap chunk back when the arena itself is garbage-collected. */
+/**
+ * Gives an arena's heap chunk back when the arena itself is garbage-collected. Tensors made in the arena
+ * hold it (Tensor.owner), so the chunk outlives every such tensor; a bare storage view taken out of one
+ * (`t.data`) does not, and like every arena value is valid only until the arena's next reset.
+ */
 const chunks = new FinalizationRegistry<{ heap: WasmHeap; addr: number; bytes: number }>((c) => c.heap.release(c.addr, c.bytes));
 
 export class Arena {

@@ -36,7 +36,11 @@ export function makeTensor(data: Storage, shape: Shape, requiresGrad = false): T
   const arena = activeArena();
   if (arena === null) return new Tensor(data, shape, requiresGrad);
   const t = arena.tensors.next() as Writable<Tensor> | undefined;
-  if (t === undefined) return arena.tensors.keep(new Tensor(data, shape, requiresGrad));
+  if (t === undefined) {
+    const made = new Tensor(data, shape, requiresGrad);
+    made.owner = arena;
+    return arena.tensors.keep(made);
+  }
   t.data = data;
   t.shape = shape;
   t.size = data.length;
@@ -83,6 +87,11 @@ export class Tensor {
   node: Node | null = null;
   /** Accumulated gradient of a leaf that requires grad (persistent storage, same shape). */
   grad: Tensor | null = null;
+  /**
+   * The arena this tensor was made in (its storage is a slice of the arena's): holding the tensor holds
+   * the arena, whose heap chunk is released when the arena is garbage-collected.
+   */
+  owner: object | null = null;
 
   constructor(
     readonly data: Storage,
