@@ -8,6 +8,12 @@ const { openNatsReader } = await tsImport('../pipelines/sources/nats.ts', here);
 const { RecordBatchSource } = await tsImport('../pipelines/record-source.ts', here);
 const { MemoryDeadLetterSink } = await tsImport('../pipelines/dead-letter.ts', here);
 const { trainParallel } = await tsImport('../pipelines/train.ts', here);
+const { setKernels } = await tsImport('../src/kernels/wasm/runtime.ts', here);
+
+// Deliberately slow, so the producer stays more than 10× faster than training at any host speed seen
+// here (the point of the measurement): three 1024×1024 layers on the plain TypeScript kernels (4-5×
+// slower than the WebAssembly ones), so each step is compute-bound rather than bound by the acks' round trips.
+setKernels('ts');
 
 const [stream, batchArg, slotsArg] = process.argv.slice(2);
 const batchSize = Number(batchArg);
@@ -25,6 +31,8 @@ const run = trainParallel({
   model: {
     layers: [
       { type: 'Linear', inFeatures: 64, outFeatures: 1024 }, { type: 'ReLU' },
+      { type: 'Linear', inFeatures: 1024, outFeatures: 1024 }, { type: 'ReLU' },
+      { type: 'Linear', inFeatures: 1024, outFeatures: 1024 }, { type: 'ReLU' },
       { type: 'Linear', inFeatures: 1024, outFeatures: 1024 }, { type: 'ReLU' },
       { type: 'Linear', inFeatures: 1024, outFeatures: 10 },
     ],
