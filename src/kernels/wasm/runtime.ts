@@ -58,7 +58,8 @@ export class WasmHeap {
   private buffer: SharedArrayBuffer;
   /** All of `buffer` as f32, for copies in and out of staging. */
   private f32: Float32Array;
-  private readonly top: Int32Array;
+  /** Unsigned: addresses run to 4 GiB. */
+  private readonly top: Uint32Array;
   private readonly free: { addr: number; bytes: number }[] = [];
   private scratch = 0;
   /** Per operand position of a kernel call: a heap chunk for operands that live elsewhere. */
@@ -74,7 +75,7 @@ export class WasmHeap {
     this.buffer = memory.buffer as SharedArrayBuffer;
     this.f32 = new Float32Array(this.buffer);
     this.buffers.add(this.buffer);
-    this.top = new Int32Array(this.buffer, TOP_ADDR, 1);
+    this.top = new Uint32Array(this.buffer, TOP_ADDR, 1);
     // Only the first thread on a fresh memory finds the word at zero.
     Atomics.compareExchange(this.top, 0, 0, HEAP_START);
     this.kernels = new WebAssembly.Instance(module, { env: { memory } }).exports as unknown as KernelExports;
