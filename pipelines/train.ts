@@ -163,8 +163,9 @@ export function trainParallel(opts: ParallelTrainOptions): ParallelTrainRun {
   if (opts.resume !== undefined) model.loadStateDict(opts.resume.stateDict);
   dryRun(model, c.loss, opts.inputShape, opts.targetShape);
   const dtype = opts.model.dtype ?? 'f32';
-  // The run's WebAssembly heap (when those kernels are in use): parameters and batch inputs go there, and
-  // every worker adopts it, so the kernels read them in place. Garbage once the run ends (see `done`).
+  // The run's WebAssembly heap (when those kernels are in use): parameters, gradients, gradient slots and
+  // batch inputs go there, and every worker adopts it, so the kernels work on them in place. Garbage once
+  // the run ends (see `done`).
   const heap = createHeap();
   let { layout, params } = shareParameters(model);
   const heapRange = (bytes: number): number => heap?.alloc(bytes) ?? 0;
