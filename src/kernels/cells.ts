@@ -12,15 +12,29 @@ function f32Heap(x: Storage): WasmHeap | null {
   return x instanceof Float32Array ? wasmHeap() : null;
 }
 
+type LstmForwardKernel = (z: number, c: number, out: number, N: number, H: number) => void;
+type LstmBackwardKernel = (z: number, c: number, gy: number, dz: number, dc: number, N: number, H: number) => void;
+
+/** Runs one of the two LSTM forward kernels (same operands) on the heap's copies or views of the arrays. */
+function lstmForwardWasm(heap: WasmHeap, k: LstmForwardKernel, z: Storage, c: Storage | null, out: Storage, N: number, H: number): void {
+  const a = heap.input(0, z as Float32Array), b = heap.input(1, c as Float32Array | null), o = heap.output(2, out as Float32Array);
+  k(a, b, o, N, H);
+  heap.flush(2, out as Float32Array);
+}
+
+/** Runs one of the two LSTM backward kernels (same operands; dz and dc may be absent). */
+function lstmBackwardWasm(heap: WasmHeap, k: LstmBackwardKernel, z: Storage, c: Storage | null, gy: Storage, dz: Storage | null, dc: Storage | null, N: number, H: number): void {
+  const a = heap.input(0, z as Float32Array), b = heap.input(1, c as Float32Array | null), g = heap.input(2, gy as Float32Array);
+  const d = heap.output(3, dz as Float32Array | null), e = heap.output(4, dc as Float32Array | null);
+  k(a, b, g, d, e, N, H);
+  heap.flush(3, dz as Float32Array | null);
+  heap.flush(4, dc as Float32Array | null);
+}
+
 /** c' = σ(z_f)·c + σ(z_i)·tanh(z_g), or σ(z_i)·tanh(z_g) when c is null. */
 export function lstmStateForward(z: Storage, c: Storage | null, out: Storage, N: number, H: number): void {
   const heap = f32Heap(z);
-  if (heap !== null) {
-    const a = heap.input(0, z as Float32Array), b = heap.input(1, c as Float32Array | null), o = heap.output(2, out as Float32Array);
-    heap.kernels.lstmStateForward(a, b, o, N, H);
-    heap.flush(2, out as Float32Array);
-    return;
-  }
+  if (heap !== null) return lstmForwardWasm(heap, heap.kernels.lstmStateForward, z, c, out, N, H);
   for (let n = 0; n < N; n++) {
     const zr = n * 4 * H;
     for (let j = 0, s = n * H; j < H; j++, s++) {
@@ -33,14 +47,7 @@ export function lstmStateForward(z: Storage, c: Storage | null, out: Storage, N:
 /** From gy = ∂L/∂c': dz (every column; the o block 0) and dc = gy·σ(z_f) (only with c); either may be null. */
 export function lstmStateBackward(z: Storage, c: Storage | null, gy: Storage, dz: Storage | null, dc: Storage | null, N: number, H: number): void {
   const heap = f32Heap(z);
-  if (heap !== null) {
-    const a = heap.input(0, z as Float32Array), b = heap.input(1, c as Float32Array | null), g = heap.input(2, gy as Float32Array);
-    const d = heap.output(3, dz as Float32Array | null), e = heap.output(4, dc as Float32Array | null);
-    heap.kernels.lstmStateBackward(a, b, g, d, e, N, H);
-    heap.flush(3, dz as Float32Array | null);
-    heap.flush(4, dc as Float32Array | null);
-    return;
-  }
+  if (heap !== null) return lstmBackwardWasm(heap, heap.kernels.lstmStateBackward, z, c, gy, dz, dc, N, H);
   for (let n = 0; n < N; n++) {
     const zr = n * 4 * H;
     for (let j = 0, s = n * H; j < H; j++, s++) {
@@ -62,12 +69,7 @@ export function lstmStateBackward(z: Storage, c: Storage | null, gy: Storage, dz
 /** h' = σ(z_o)·tanh(c'). */
 export function lstmOutputForward(z: Storage, c2: Storage, out: Storage, N: number, H: number): void {
   const heap = f32Heap(z);
-  if (heap !== null) {
-    const a = heap.input(0, z as Float32Array), b = heap.input(1, c2 as Float32Array), o = heap.output(2, out as Float32Array);
-    heap.kernels.lstmOutputForward(a, b, o, N, H);
-    heap.flush(2, out as Float32Array);
-    return;
-  }
+  if (heap !== null) return lstmForwardWasm(heap, heap.kernels.lstmOutputForward, z, c2, out, N, H);
   for (let n = 0; n < N; n++) {
     const zo = n * 4 * H + 3 * H;
     for (let j = 0, s = n * H; j < H; j++, s++) out[s] = sigmoid(z[zo + j]!) * Math.tanh(c2[s]!);
@@ -77,14 +79,7 @@ export function lstmOutputForward(z: Storage, c2: Storage, out: Storage, N: numb
 /** From gy = ∂L/∂h': dz (the i, f, g blocks 0) and dc' = gy·σ(z_o)·(1 − tanh²c'); either may be null. */
 export function lstmOutputBackward(z: Storage, c2: Storage, gy: Storage, dz: Storage | null, dc2: Storage | null, N: number, H: number): void {
   const heap = f32Heap(z);
-  if (heap !== null) {
-    const a = heap.input(0, z as Float32Array), b = heap.input(1, c2 as Float32Array), g = heap.input(2, gy as Float32Array);
-    const d = heap.output(3, dz as Float32Array | null), e = heap.output(4, dc2 as Float32Array | null);
-    heap.kernels.lstmOutputBackward(a, b, g, d, e, N, H);
-    heap.flush(3, dz as Float32Array | null);
-    heap.flush(4, dc2 as Float32Array | null);
-    return;
-  }
+  if (heap !== null) return lstmBackwardWasm(heap, heap.kernels.lstmOutputBackward, z, c2, gy, dz, dc2, N, H);
   for (let n = 0; n < N; n++) {
     const zr = n * 4 * H;
     for (let j = 0, s = n * H; j < H; j++, s++) {

@@ -537,13 +537,13 @@ export class Adam extends Optimizer<AdamHyper, AdamState> {
     const heap = p instanceof Float32Array ? wasmHeap() : null;
     if (heap !== null) {
       // The same arithmetic in WebAssembly (f64 lanes, one f32 rounding per stored value): the same bits.
-      const f32 = (x: StateBuffer | null): Float32Array | null => x as Float32Array | null;
-      const pa = heap.input(0, f32(p)), ga = heap.input(1, f32(grad)), ma = heap.input(2, f32(m)), va = heap.input(3, f32(v)), xa = heap.input(4, f32(vMax));
+      const pf = p as Float32Array, mf = m as Float32Array, vf = v as Float32Array, xf = vMax as Float32Array | null;
+      const pa = heap.input(0, pf), ga = heap.input(1, grad as Float32Array), ma = heap.input(2, mf), va = heap.input(3, vf), xa = heap.input(4, xf);
       heap.kernels.adamF32(pa, ga, ma, va, xa, n, stepSize, bc2Sqrt, eps, beta1, beta2, weightDecay, decoupledWeightDecay ? 1 : 0, decay, sign);
-      heap.flush(0, f32(p));
-      heap.flush(2, f32(m));
-      heap.flush(3, f32(v));
-      heap.flush(4, f32(vMax));
+      heap.flush(0, pf);
+      heap.flush(2, mf);
+      heap.flush(3, vf);
+      heap.flush(4, xf);
       return;
     }
     for (let i = 0; i < n; i++) {

@@ -8,7 +8,10 @@ import type { Module } from '../nn/module.js';
 import { type DType, type Storage, Tensor, allocStorage } from '../tensor/tensor.js';
 
 type Act = 0 | 1 | 2 | 3; // none, relu, sigmoid, tanh
-const ACTS: Record<string, Act> = { ReLU: 1, Sigmoid: 2, Tanh: 3 };
+/** The activation a layer applies, by its class (not its name, which a subclass or a bundler changes). */
+function actOf(m: Module): Act | undefined {
+  return m instanceof ReLU ? 1 : m instanceof Sigmoid ? 2 : m instanceof Tanh ? 3 : undefined;
+}
 
 interface Dense {
   w: Tensor;
@@ -27,7 +30,7 @@ export function fusedUnsupported(model: Module): string | null {
   if (!(model.layers[0] instanceof Linear)) return 'the first layer must be Linear';
   for (const [i, m] of model.layers.entries()) {
     if (m instanceof Linear) continue;
-    if (ACTS[m.constructor.name] === undefined) return `layer ${i} (${m.constructor.name}) is not Linear, ReLU, Sigmoid or Tanh`;
+    if (actOf(m) === undefined) return `layer ${i} (${m.constructor.name}) is not Linear, ReLU, Sigmoid or Tanh`;
     if (!(model.layers[i - 1] instanceof Linear)) return `layer ${i} (${m.constructor.name}) must follow a Linear layer`;
   }
   return null;
@@ -55,7 +58,7 @@ export class FusedDense {
     for (let i = 0; i < seq.layers.length; i++) {
       const m = seq.layers[i]!;
       if (m instanceof Linear) this.layers.push({ w: m.weight, b: m.bias, inF: m.inFeatures, outF: m.outFeatures, act: 0 });
-      else this.layers[this.layers.length - 1]!.act = ACTS[m.constructor.name]!;
+      else this.layers[this.layers.length - 1]!.act = actOf(m)!;
     }
     for (let l = 1; l < this.layers.length; l++) {
       if (this.layers[l]!.inF !== this.layers[l - 1]!.outF) {

@@ -6,7 +6,6 @@ import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { describe, expect, it } from 'vitest';
 import { SourceError, ValueError } from '../../../src/errors.js';
-import type { SourceRecord } from '../../../pipelines/records.js';
 import { type NatsReader, type NatsSourceConfig, openNatsReader } from '../../../pipelines/sources/nats.js';
 import { range, readAll, readN, seqs, NATS_SERVER, delay, hasBinary, natsServerWithAuth, natsStream, tempDir, uniqueName, waitUntil } from '../../helpers/services.js';
 

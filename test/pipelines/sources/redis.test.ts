@@ -2,7 +2,6 @@
 // pending entries first (own and claimed from dead consumers), resume from an id, and bad input.
 import { describe, expect, it } from 'vitest';
 import { SourceError, ValueError } from '../../../src/errors.js';
-import type { SourceRecord } from '../../../pipelines/records.js';
 import { type RedisReader, type RedisSourceConfig, compareIds, openRedisReader } from '../../../pipelines/sources/redis.js';
 import { range, readAll, readN, seqs, REDIS_URL, type Redis, delay, hasBinary, payload, redisKey, redisServerWithPassword } from '../../helpers/services.js';
 
