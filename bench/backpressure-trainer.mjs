@@ -11,8 +11,9 @@ const { trainParallel } = await tsImport('../pipelines/train.ts', here);
 const { setKernels } = await tsImport('../src/kernels/wasm/runtime.ts', here);
 
 // Deliberately slow, so the producer stays more than 10× faster than training at any host speed seen
-// here (the point of the measurement): three 1024×1024 layers on the plain TypeScript kernels (4-5×
+// here (the point of the measurement): three 2048×2048 layers on the plain TypeScript kernels (4-5×
 // slower than the WebAssembly ones), so each step is compute-bound rather than bound by the acks' round trips.
+// (With 1024-wide layers the ratio was ~31× on one host and 8.5× on another, whose producer was slower.)
 setKernels('ts');
 
 const [stream, batchArg, slotsArg] = process.argv.slice(2);
@@ -30,11 +31,11 @@ process.stdin.resume();
 const run = trainParallel({
   model: {
     layers: [
-      { type: 'Linear', inFeatures: 64, outFeatures: 1024 }, { type: 'ReLU' },
-      { type: 'Linear', inFeatures: 1024, outFeatures: 1024 }, { type: 'ReLU' },
-      { type: 'Linear', inFeatures: 1024, outFeatures: 1024 }, { type: 'ReLU' },
-      { type: 'Linear', inFeatures: 1024, outFeatures: 1024 }, { type: 'ReLU' },
-      { type: 'Linear', inFeatures: 1024, outFeatures: 10 },
+      { type: 'Linear', inFeatures: 64, outFeatures: 2048 }, { type: 'ReLU' },
+      { type: 'Linear', inFeatures: 2048, outFeatures: 2048 }, { type: 'ReLU' },
+      { type: 'Linear', inFeatures: 2048, outFeatures: 2048 }, { type: 'ReLU' },
+      { type: 'Linear', inFeatures: 2048, outFeatures: 2048 }, { type: 'ReLU' },
+      { type: 'Linear', inFeatures: 2048, outFeatures: 10 },
     ],
   },
   optimizer: { type: 'SGD', lr: 0.01 }, inputShape: [64], batchSize, batchSlots: Number(slotsArg), workers: 1, shards: 1,

@@ -255,7 +255,7 @@ export async function benchStream(opts: { quick: boolean }): Promise<import('./r
       ]),
     ],
     notes: [
-      'Backpressure: one process publishes JSON records (64 features) to a JetStream stream as fast as the server acknowledges them, while a trainer in another process (MLP 64-1024-1024-1024-1024-10 on the TypeScript kernels, deliberately slow; one worker, batch 16, 2 batch slots, the reader\'s credit window = batch size) consumes the same durable consumer; the trainer samples its own memory after a full GC once a second. Then it stops and a plain reader drains the rest: every published sequence is either trained once or still in the stream.',
+      'Backpressure: one process publishes JSON records (64 features) to a JetStream stream as fast as the server acknowledges them, while a trainer in another process (MLP 64-2048-2048-2048-2048-10 on the TypeScript kernels, deliberately slow; one worker, batch 16, 2 batch slots, the reader\'s credit window = batch size) consumes the same durable consumer; the trainer samples its own memory after a full GC once a second. Then it stops and a plain reader drains the rest: every published sequence is either trained once or still in the stream.',
       'Throughput: records pre-published to a stream; "raw" is the same NatsReader with next() and one ack per batch and nothing else (no JSON mapping, no training); "training" is RecordBatchSource (JSON → validated mapping → batch slot) into trainParallel, records/s from its telemetry.',
       'Command: `npm run bench -- --only=stream` (60 s of backpressure); the tests run a 10 s form (test/pipelines/backpressure.test.ts).',
     ],

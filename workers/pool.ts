@@ -6,7 +6,7 @@ import nodeEndpoint from 'comlink/dist/esm/node-adapter.mjs';
 import { ValueError, WorkerError } from '../src/errors.js';
 import type { Storage } from '../src/tensor/tensor.js';
 import { shardCount, shardRange } from '../src/train/shard.js';
-import { CTL, F64, type FaultPlan, JOB, JobState, type SharedRegions, type WorkerApi, type WorkerInit, f64Layout } from './protocol.js';
+import { CTL, F64, type FaultPlan, JOB, JobState, type SharedRegions, type WorkerApi, type WorkerInit, ctlWords, f64Layout, groupCounter } from './protocol.js';
 import { gradSlots } from './shared.js';
 
 /** Most workers a pool starts: far past any core count here, low enough to catch a typo like 1000. */
@@ -82,7 +82,7 @@ export class WorkerPool {
     const bytes = opts.dtype === 'f32' ? 4 : 8;
     this.regions = {
       ...opts.regions,
-      ctl: new SharedArrayBuffer((CTL.HEADER + this.jobs * JOB.FIELDS) * 4),
+      ctl: new SharedArrayBuffer(ctlWords(this.jobs) * 4),
       f64: new SharedArrayBuffer(this.lay.size * 8),
       grads: opts.regions.grads ?? new SharedArrayBuffer(Math.max(1, opts.mode === 'sync' ? opts.shards * opts.paramSize * bytes : bytes)),
       gradsByteOffset: opts.regions.gradsByteOffset ?? 0,
@@ -195,7 +195,8 @@ export class WorkerPool {
     this.bump(CTL.DONE); // wake every waiter so it sees the error: no step promise is left pending
   }
 
-  private post(slot: number, from: number, to: number, n: number, shard: number, draw: number): number {
+  /** Posts a job of group `group` (its counter set by the caller before the GEN bump). */
+  private post(slot: number, from: number, to: number, n: number, shard: number, draw: number, group: number): number {
     if (this.fatal !== null) throw this.fatal;
     if (this.closing) throw new WorkerError('pool: used after close()');
     const j = this.freeJobs.pop();
@@ -208,6 +209,7 @@ export class WorkerPool {
     c[b + JOB.N] = n;
     c[b + JOB.SHARD] = shard;
     c[b + JOB.DRAW] = draw;
+    c[b + JOB.GROUP] = group;
     this.retries[j] = 0;
     // The state store publishes the fields above to the worker that claims the job.
     Atomics.store(c, b + JOB.STATE, JobState.PENDING);
@@ -245,20 +247,30 @@ export class WorkerPool {
    */
   runShards(slot: number, n: number, step: number): Promise<JobResult> {
     const k = shardCount(n, this.opts.shards);
-    const js: number[] = [];
-    for (let s = 0; s < k; s++) {
+    return this.runGroup(k, (s, group) => {
       const [a, b] = shardRange(n, k, s);
-      js.push(this.post(slot, a, b, n, s, step * this.opts.shards + s));
-    }
-    this.bump(CTL.GEN);
-    return this.collect(js);
+      return this.post(slot, a, b, n, s, step * this.opts.shards + s, group);
+    });
   }
 
   /** Hogwild mode: one worker trains on the whole batch and updates the shared parameters itself. */
   runWhole(slot: number, n: number, draw: number): Promise<JobResult> {
-    const j = this.post(slot, 0, n, n, -1, draw);
+    return this.runGroup(1, (_, group) => this.post(slot, 0, n, n, -1, draw, group));
+  }
+
+  /**
+   * Posts k jobs as one group and resolves when all are done. The group's counter is the one of its first
+   * job's index (free while that job is in flight), so the worker that finishes the group's last job,
+   * and only it, wakes this thread.
+   */
+  private runGroup(k: number, postJob: (i: number, group: number) => number): Promise<JobResult> {
+    const group = this.freeJobs.at(-1);
+    if (group === undefined) throw new ValueError(`pool: more than ${this.jobs} jobs in flight`);
+    Atomics.store(this.ctl, groupCounter(this.jobs, group), k);
+    const js: number[] = [];
+    for (let i = 0; i < k; i++) js.push(postJob(i, group));
     this.bump(CTL.GEN);
-    return this.collect([j]);
+    return this.collect(js);
   }
 
   /** The learning rate workers use in Hogwild mode (a schedule on the main thread sets it). */

@@ -10,7 +10,11 @@ import type { LossName } from '../src/train/shard.js';
 export const CTL = {
   /** Bumped by the main thread after it posts or re-posts jobs; idle workers wait on it. */
   GEN: 0,
-  /** Bumped by a worker after it finishes a job, and by the main thread on a fault; the main thread waits on it. */
+  /**
+   * Bumped by the worker that finishes the last job of a group (a step's shards), and by the main thread
+   * on a fault; the main thread waits on it. Once per group, not per job: every wake-up of the main thread
+   * while workers compute takes a core from one of them.
+   */
   DONE: 1,
   /** 1 tells workers to leave their loop. */
   STOP: 2,
@@ -33,8 +37,20 @@ export const JOB = {
   DRAW: 6,
   /** Result: correct argmax predictions. */
   CORRECT: 7,
-  FIELDS: 8,
+  /** The group's counter of jobs not yet done: the Int32 at groupCounter(jobs, GROUP). */
+  GROUP: 8,
+  FIELDS: 9,
 } as const;
+
+/** Int32 index of group counter g in a control SAB of `jobs` jobs: the counters follow the job table. */
+export function groupCounter(jobs: number, g: number): number {
+  return CTL.HEADER + jobs * JOB.FIELDS + g;
+}
+
+/** Int32 words of the control SAB for `jobs` jobs: the header, the job table, one group counter per job. */
+export function ctlWords(jobs: number): number {
+  return CTL.HEADER + jobs * (JOB.FIELDS + 1);
+}
 
 /** A claimed job's state is CLAIMED + the claimer's index: claim and owner change in one atomic word. */
 export const JobState = { IDLE: 0, PENDING: 1, DONE: 2, CLAIMED: 16 } as const;

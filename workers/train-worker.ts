@@ -12,7 +12,7 @@ import type { Optimizer } from '../src/optim/optimizer.js';
 import { Arena } from '../src/tensor/arena.js';
 import { type Storage, Tensor } from '../src/tensor/tensor.js';
 import { ShardCarry, ShardedGradients, positionDropout, shardStep, statefulLayers } from '../src/train/shard.js';
-import { CTL, F64, JOB, JobState, type WorkerApi, type WorkerInit, f64Layout } from './protocol.js';
+import { CTL, F64, JOB, JobState, type WorkerApi, type WorkerInit, f64Layout, groupCounter } from './protocol.js';
 import { BYTES, BatchSlots, floatView } from './slots.js';
 import { copyBuffers, gradSlots } from './shared.js';
 
@@ -135,6 +135,7 @@ class TrainWorker implements WorkerApi {
       this.f64[this.lay.loss + j] = r.lossSum;
       ctl[base + JOB.CORRECT] = r.correct;
     });
+    this.sharded?.settle();
     this.carry?.leave(shard, m);
     if (this.optimizer !== null) {
       const lr = this.f64[F64.LR]!;
@@ -146,6 +147,7 @@ class TrainWorker implements WorkerApi {
     this.f64[this.lay.busy + cfg.index] = this.f64[this.lay.busy + cfg.index]! + (performance.now() - t0);
     // Results are written before the state flips to DONE: the store is the release the main thread reads after.
     Atomics.store(ctl, base + JOB.STATE, JobState.DONE);
+    if (Atomics.sub(ctl, groupCounter(cfg.jobs, ctl[base + JOB.GROUP]!), 1) !== 1) return;
     Atomics.add(ctl, CTL.DONE, 1);
     Atomics.notify(ctl, CTL.DONE);
   }

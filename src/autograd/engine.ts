@@ -2,7 +2,7 @@
 // nodes in reverse topological order, undoes broadcasting once, checks every gradient's shape and
 // accumulates with +=.
 import { AutogradError, DTypeError, ShapeError, fmtShape } from '../errors.js';
-import { addInto, sumToShape } from '../kernels/elementwise.js';
+import { addInto, copyInto, sumToShape } from '../kernels/elementwise.js';
 import { activeArena } from '../tensor/arena.js';
 import { broadcastsTo, sameShape } from '../tensor/shape.js';
 import { Tensor, allocStorage, makeTensor, registerBackward } from '../tensor/tensor.js';
@@ -232,9 +232,27 @@ function fitGradient(op: OpSpec<any>, i: number, x: Tensor, gx: Tensor): Tensor 
   throw new ShapeError(`${op.name}: gradient for input '${inputName(op, i)}' has shape ${fmtShape(gx.shape)}, expected ${fmtShape(x.shape)}`);
 }
 
+/** Gradient buffers whose contents are stale: the next gradient written to one replaces them. */
+const overwriteNext = new WeakSet<Tensor>();
+
+/**
+ * The next gradient a backward accumulates into `grad` (a leaf's `.grad`) replaces its contents instead of
+ * adding to them, so a reused buffer need not be zeroed first (and one pass over it is saved). Whoever
+ * marks a buffer clears the marks left after the backward with `takeOverwriteMark` (a leaf no path reached).
+ */
+export function overwriteNextGradient(grad: Tensor): void {
+  overwriteNext.add(grad);
+}
+
+/** Whether `grad` is still marked (nothing was written to it since); removes the mark. */
+export function takeOverwriteMark(grad: Tensor): boolean {
+  return overwriteNext.delete(grad);
+}
+
 function accumulateLeaf(x: Tensor, g: Tensor): void {
   if (x.grad === null) x.grad = new Tensor(allocStorage(x.dtype, x.size, true, true), x.shape);
-  addInto(x.grad.data, g.data);
+  if (overwriteNext.delete(x.grad)) copyInto(x.grad.data, g.data);
+  else addInto(x.grad.data, g.data);
 }
 
 function freedError(node: Node): AutogradError {

@@ -2,11 +2,35 @@
 // to an operand's shape. No graph, no allocation.
 import type { Storage } from '../tensor/tensor.js';
 import { type Shape, broadcastStridesInto, numel, zeroed } from '../tensor/shape.js';
+import { type WasmHeap, wasmHeap } from './wasm/runtime.js';
+
+/** Below this many elements a loop in TypeScript beats the call into WebAssembly. */
+const WASM_MIN = 1024;
+
+/** The heap both f32 arrays live in, when the WebAssembly kernels run and the arrays are long enough to be worth it. */
+function heapOf(dst: Storage, src: Storage): WasmHeap | null {
+  if (!(dst instanceof Float32Array) || !(src instanceof Float32Array) || dst.length < WASM_MIN) return null;
+  const heap = wasmHeap();
+  return heap !== null && heap.addressOf(dst) >= 0 && heap.addressOf(src) >= 0 ? heap : null;
+}
 
 /** dst += src, element by element (same length). */
 export function addInto(dst: Storage, src: Storage): void {
   const n = dst.length;
+  const heap = heapOf(dst, src);
+  if (heap !== null) {
+    const d = heap.addressOf(dst as Float32Array);
+    heap.kernels.addF32(d, d, heap.addressOf(src as Float32Array), n);
+    return;
+  }
   for (let i = 0; i < n; i++) dst[i]! += src[i]!;
+}
+
+/** dst = src (same length). */
+export function copyInto(dst: Storage, src: Storage): void {
+  const heap = heapOf(dst, src);
+  if (heap !== null) heap.kernels.copyF32(heap.addressOf(dst as Float32Array), heap.addressOf(src as Float32Array), dst.length);
+  else dst.set(src);
 }
 
 const SUM_STRIDES: number[] = [];

@@ -141,6 +141,7 @@ export function fit(model: Module, train: Dataset, opts: FitOptions): EpochRepor
             lossSum += r.lossSum;
             correct += r.correct;
           });
+          sharded.settle();
           carry?.leave(s, b - a);
           if (s === 0) buffers!.keep();
           else buffers!.restore();

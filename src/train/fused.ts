@@ -2,6 +2,7 @@
 // arithmetic as the autograd walk, written as plain loops over preallocated buffers, with no graph,
 // no tensors and no allocation per step. For networks so small (the 2-2-1 seed network) that recording
 // a graph would cost more than the math; anything else goes through the generic engine.
+import { takeOverwriteMark } from '../autograd/engine.js';
 import { ShapeError, ValueError, fmtShape } from '../errors.js';
 import { Linear, ReLU, Sequential, Sigmoid, Tanh } from '../nn/layers.js';
 import type { Module } from '../nn/module.js';
@@ -150,6 +151,13 @@ export class FusedDense {
     return total;
   }
 
+  /** p's gradient buffer to accumulate into (made on first use; zeroed when marked stale, see overwriteNextGradient). */
+  private gradOf(p: Tensor): Storage {
+    const g = (p.grad ??= new Tensor(allocStorage(this.dtype, p.size, true, true), p.shape));
+    if (takeOverwriteMark(g)) g.data.fill(0);
+    return g.data;
+  }
+
   private layerBackward(l: number, n: number): void {
     const { w, b, inF, outF, act } = this.layers[l]!;
     const y = this.acts[l + 1]!;
@@ -163,7 +171,7 @@ export class FusedDense {
     }
     const a = this.acts[l]!;
     const W = w.data;
-    const dW = (w.grad ??= new Tensor(allocStorage(this.dtype, w.size, true, true), w.shape)).data;
+    const dW = this.gradOf(w);
     for (let o = 0; o < outF; o++) {
       for (let k = 0; k < inF; k++) {
         let s = 0;
@@ -172,7 +180,7 @@ export class FusedDense {
       }
     }
     if (b !== undefined) {
-      const dB = (b.grad ??= new Tensor(allocStorage(this.dtype, b.size, true, true), b.shape)).data;
+      const dB = this.gradOf(b);
       for (let o = 0; o < outF; o++) {
         let s = 0;
         for (let r = 0; r < n; r++) s += g[r * outF + o]!;

@@ -3,6 +3,7 @@
 // with `shards`), by each worker and by the reducer, so any number of workers gives the same bits.
 import { type WasmHeap, wasmHeap } from '../kernels/wasm/runtime.js';
 import { ValueError } from '../errors.js';
+import { overwriteNextGradient, takeOverwriteMark } from '../autograd/engine.js';
 import { binaryCrossEntropyWithLogits, crossEntropy, mseLoss, nllLoss } from '../loss/index.js';
 import type { Module } from '../nn/module.js';
 import { Dropout } from '../nn/dropout.js';
@@ -183,13 +184,15 @@ export class ShardZeroBuffers {
 
 /**
  * Per-shard gradient slots for a list of parameters, each slot one flat buffer in parameter order (the
- * ParamLayout order when the list is a module's parameters). `select(s)` points every `.grad` at slot s
- * (zeroed); `reduce(k)` restores the parameters' own gradients and sets them to slot 0 + slot 1 + … +
- * slot k−1, summed in that order whatever thread filled each slot.
+ * ParamLayout order when the list is a module's parameters). `select(s)` points every `.grad` at slot s,
+ * the shard's backward writes it, `settle()` zeroes what the backward did not reach; `reduce(k)` restores
+ * the parameters' own gradients and sets them to slot 0 + slot 1 + … + slot k−1, summed in that order
+ * whatever thread filled each slot.
  */
 export class ShardedGradients {
   private readonly own: Tensor[];
   private readonly views: Tensor[][];
+  private current: Tensor[] = [];
 
   constructor(
     private readonly params: readonly Tensor[],
@@ -206,11 +209,22 @@ export class ShardedGradients {
     });
   }
 
-  /** Points gradients at slot s and zeroes it: the next backward writes shard s's gradient there. */
+  /**
+   * Points gradients at slot s: the next backward writes shard s's gradient there, over what the slot
+   * held (not added to it, so the slot is not zeroed first: that pass cost as much as the adds).
+   */
   select(s: number): void {
-    this.slots[s]!.fill(0);
-    const v = this.views[s]!;
-    for (let i = 0; i < this.params.length; i++) this.params[i]!.grad = v[i]!;
+    this.current = this.views[s]!;
+    for (let i = 0; i < this.params.length; i++) {
+      const v = this.current[i]!;
+      overwriteNextGradient(v);
+      this.params[i]!.grad = v;
+    }
+  }
+
+  /** After the shard's backward: zeroes the gradients of the selected slot that it did not write. */
+  settle(): void {
+    for (const v of this.current) if (takeOverwriteMark(v)) v.data.fill(0);
   }
 
   /**
