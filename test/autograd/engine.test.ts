@@ -4,7 +4,7 @@
 import { describe, expect, test } from 'vitest';
 import fc from 'fast-check';
 import { AutogradError, DTypeError, ShapeError } from '../../src/errors.js';
-import { backward, defineOp, isGradEnabled, noGrad, record } from '../../src/autograd/engine.js';
+import { backward, defineOp, isGradEnabled, noGrad, overwriteNextGradient, record, takeOverwriteMark } from '../../src/autograd/engine.js';
 import * as ops from '../../src/ops/index.js';
 import { Tensor, tensor, zeros } from '../../src/tensor/tensor.js';
 import { shapeArb, specArb } from '../helpers/arbitraries.js';
@@ -51,6 +51,19 @@ describe('accumulation', () => {
     const x = f64([1, 2], true);
     x.backward(f64([3, 4]));
     expect(vals(x.grad)).toEqual([3, 4]);
+  });
+
+  test('a .grad marked overwriteNextGradient is replaced by its first gradient (stale contents ignored), later ones add', () => {
+    const x = f64([1, -2, 3], true);
+    x.grad = f64([Number.NaN, 7, -1e30]);
+    overwriteNextGradient(x.grad);
+    ops.sum(ops.add(ops.mul(x, x), ops.mul(x, 5))).backward(); // two consumers: two accumulations into x.grad
+    expect(vals(x.grad)).toEqual([7, 1, 11]);
+    expect(takeOverwriteMark(x.grad!)).toBe(false);
+    const unreached = f64([4, 4]);
+    overwriteNextGradient(unreached);
+    expect(takeOverwriteMark(unreached)).toBe(true);
+    expect(takeOverwriteMark(unreached)).toBe(false);
   });
 
   test('inputs without requiresGrad get no gradient', () => {

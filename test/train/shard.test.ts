@@ -38,7 +38,11 @@ describe('ShardedGradients', () => {
       const whole = params.map((p) => Array.from(p.grad!.data));
       const size = params.reduce((a, p) => a + p.size, 0);
       const k = shardCount(n, shards);
-      const sg = new ShardedGradients(params, Array.from({ length: k }, () => allocStorage('f64', size, true, true)));
+      // Slots hold garbage from an earlier step (they are overwritten, never zeroed first), and one
+      // parameter is outside the graph: its slot must end at zero.
+      const unused = new Tensor(allocStorage('f64', 3, true, true), [3], true);
+      const slots = Array.from({ length: k }, () => allocStorage('f64', size + 3, true, true).fill(Number.NaN));
+      const sg = new ShardedGradients([...params, unused], slots);
       const arena = new Arena();
       for (let s = 0; s < k; s++) {
         const [a, b] = shardRange(n, k, s);
@@ -47,9 +51,11 @@ describe('ShardedGradients', () => {
           const part = makeBatch(iris, rows, a, b, [4]);
           shardStep(model, 'crossEntropy', part.x, part.y, n);
         });
+        sg.settle();
       }
       sg.reduce(k);
       params.forEach((p, i) => p.grad!.data.forEach((g, j) => expect(g).toBeCloseTo(whole[i]![j]!, 12)));
+      expect(Array.from(unused.grad!.data)).toEqual([0, 0, 0]);
     },
   );
 });
