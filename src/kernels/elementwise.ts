@@ -7,11 +7,17 @@ import { type WasmHeap, wasmHeap } from './wasm/runtime.js';
 /** Below this many elements a loop in TypeScript beats the call into WebAssembly. */
 const WASM_MIN = 1024;
 
-/** The heap both f32 arrays live in, when the WebAssembly kernels run and the arrays are long enough to be worth it. */
-function heapOf(dst: Storage, src: Storage): WasmHeap | null {
-  if (!(dst instanceof Float32Array) || !(src instanceof Float32Array) || dst.length < WASM_MIN) return null;
+/**
+ * The heap that every array lives in, when the WebAssembly kernels run, the arrays are f32 and the first
+ * is long enough to be worth the call; else null (run the TypeScript loop). Arrays outside the heap are
+ * not copied in: for one pass over memory the copy would cost what the loop does.
+ */
+export function heapOf(first: Storage, ...rest: Storage[]): WasmHeap | null {
+  if (!(first instanceof Float32Array) || first.length < WASM_MIN) return null;
   const heap = wasmHeap();
-  return heap !== null && heap.addressOf(dst) >= 0 && heap.addressOf(src) >= 0 ? heap : null;
+  if (heap === null || heap.addressOf(first) < 0) return null;
+  for (const a of rest) if (!(a instanceof Float32Array) || heap.addressOf(a) < 0) return null;
+  return heap;
 }
 
 /** dst += src, element by element (same length). */
@@ -24,6 +30,29 @@ export function addInto(dst: Storage, src: Storage): void {
     return;
   }
   for (let i = 0; i < n; i++) dst[i]! += src[i]!;
+}
+
+/** dst = max(src, 0) elementwise, with NaN and −0 giving +0. */
+export function reluInto(dst: Storage, src: Storage): void {
+  const heap = heapOf(dst, src);
+  if (heap !== null) {
+    heap.kernels.reluF32(heap.addressOf(dst as Float32Array), heap.addressOf(src as Float32Array), dst.length);
+    return;
+  }
+  for (let i = 0; i < src.length; i++) {
+    const v = src[i]!;
+    dst[i] = v > 0 ? v : 0;
+  }
+}
+
+/** ReLU's backward from its output y: dx = y > 0 ? gy : 0 (all the same length). */
+export function reluBackwardInto(dx: Storage, gy: Storage, y: Storage): void {
+  const heap = heapOf(dx, gy, y);
+  if (heap !== null) {
+    heap.kernels.reluBackwardF32(heap.addressOf(dx as Float32Array), heap.addressOf(gy as Float32Array), heap.addressOf(y as Float32Array), dx.length);
+    return;
+  }
+  for (let i = 0; i < dx.length; i++) dx[i] = y[i]! > 0 ? gy[i]! : 0;
 }
 
 /** dst = src (same length). */

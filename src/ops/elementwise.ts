@@ -6,6 +6,7 @@ import { Tensor, empty } from '../tensor/tensor.js';
 import { type TensorLike, checkTensor, map, operand, sameDType, zip } from './util.js';
 import { broadcastShapes } from '../tensor/shape.js';
 import { type ZipKernel, expandInto, mapKernel, zipKernel } from '../kernels/broadcast.js';
+import { reluBackwardInto, reluInto } from '../kernels/elementwise.js';
 import type { Storage } from '../tensor/tensor.js';
 
 // The arithmetic of each op, as generated kernels (see kernels/broadcast.ts for why not callbacks).
@@ -21,7 +22,6 @@ const SQRT_K = mapKernel('Math.sqrt(x)');
 const SQRT_BACK = zipKernel('x / (2 * y)');
 const ABS_K = mapKernel('Math.abs(x)');
 const ABS_BACK = zipKernel('y > 0 ? x : y < 0 ? -x : 0'); // sign(x)·g, 0 at 0 as in PyTorch
-const RELU_BACK = zipKernel('y > 0 ? x : 0');
 // Two branches so exp never overflows: for x < 0, eˣ/(1+eˣ).
 const SIGMOID_K = mapKernel('x >= 0 ? 1 / (1 + Math.exp(-x)) : Math.exp(x) / (1 + Math.exp(x))');
 const SIGMOID_BACK = zipKernel('x * y * (1 - y)');
@@ -141,17 +141,16 @@ export function abs(x: Tensor): Tensor {
 const RELU = defineOp({
   name: 'relu',
   inputs: ['x'],
-  backward: (gy, { out }) => grads(zip('relu', gy, out, RELU_BACK)),
+  backward: (gy, { out }) => {
+    const dx = empty(out.shape, out.dtype);
+    reluBackwardInto(dx.data, gy.data, out.data);
+    return grads(dx);
+  },
 });
 export function relu(x: Tensor): Tensor {
   checkTensor('relu', 'x', x);
   const out = empty(x.shape, x.dtype);
-  const s = x.data;
-  const d = out.data;
-  for (let i = 0; i < s.length; i++) {
-    const v = s[i]!;
-    d[i] = v > 0 ? v : 0;
-  }
+  reluInto(out.data, x.data);
   return recordOp(RELU, out, undefined, x);
 }
 

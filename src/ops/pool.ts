@@ -8,6 +8,7 @@ import { type IntPair, fmtPair, intPair } from './conv.js';
 import { mean } from './reduce.js';
 import { reshape } from './shape.js';
 import { checkTensor } from './util.js';
+import { heapOf } from '../kernels/elementwise.js';
 
 interface PoolAttrs {
   /** N·C planes of H×W. */
@@ -68,6 +69,12 @@ export function maxPool2dAs(where: string, x: Tensor, kernelSize: IntPair, strid
  */
 function maxPoolKernel(x: Storage, a: PoolAttrs, out: Storage, dx: Storage, backward: boolean): void {
   const { planes, H, W, kh, kw, sh, sw, ph, pw, oh, ow } = a;
+  const heap = heapOf(x, out, dx);
+  if (heap !== null) {
+    const at = (v: Storage): number => heap.addressOf(v as Float32Array);
+    heap.kernels.maxPoolF32(at(x), at(out), at(dx), backward ? 1 : 0, planes, H, W, kh, kw, sh, sw, ph, pw, oh, ow);
+    return;
+  }
   let o = 0;
   for (let p = 0; p < planes; p++) {
     const base = p * H * W;

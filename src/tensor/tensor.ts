@@ -3,6 +3,7 @@
 import { DTypeError, ValueError, fmtShape, fmtValue } from '../errors.js';
 import type { Node } from '../autograd/engine.js';
 import { activeArena } from './arena.js';
+import { type WasmHeap, wasmHeap } from '../kernels/wasm/runtime.js';
 import { type Shape, checkShape, contiguousStrides, numel } from './shape.js';
 
 export type DType = 'f32' | 'f64';
@@ -18,12 +19,32 @@ export function checkDType(where: string, dtype: unknown): DType {
 
 /**
  * Storage for a new tensor: from the active arena when a step is running, otherwise a fresh
- * SharedArrayBuffer (zero-filled by the platform). `persistent` bypasses the arena (parameters, .grad).
+ * SharedArrayBuffer (zero-filled by the platform). `persistent` bypasses the arena (parameters, .grad,
+ * optimizer state); persistent f32 storage of HEAP_MIN elements or more lives in the WebAssembly heap
+ * when those kernels run, so they read and write it in place instead of copying it in and out per call.
+ * Its chunk goes back to the heap when the array is garbage: a `subarray` of it is valid only while the
+ * array itself is reachable (as with an arena's tensors).
  */
 export function allocStorage(dtype: DType, n: number, zero: boolean, persistent = false): Storage {
   const arena = persistent ? null : activeArena();
   if (arena !== null) return arena.alloc(dtype, n, zero);
+  const heap = persistent && dtype === 'f32' && n >= HEAP_MIN ? wasmHeap() : null;
+  if (heap !== null) return heapStorage(heap, n, zero);
   return dtype === 'f32' ? new Float32Array(new SharedArrayBuffer(n * 4)) : new Float64Array(new SharedArrayBuffer(n * 8));
+}
+
+/** Below this, a persistent array stays in a buffer of its own: kernels take small operands by copy cheaply. */
+const HEAP_MIN = 1024;
+
+/** Gives a persistent array's heap chunk back once the array is garbage. */
+const heapChunks = new FinalizationRegistry<{ heap: WasmHeap; addr: number; bytes: number }>((c) => c.heap.release(c.addr, c.bytes));
+
+function heapStorage(heap: WasmHeap, n: number, zero: boolean): Float32Array {
+  const addr = heap.alloc(n * 4);
+  const v = heap.view('f32', addr, n) as Float32Array;
+  if (zero) v.fill(0); // a chunk given back earlier holds old values
+  heapChunks.register(v, { heap, addr, bytes: n * 4 });
+  return v;
 }
 
 /**

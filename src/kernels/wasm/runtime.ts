@@ -18,6 +18,10 @@ export interface KernelExports {
   addF32(out: number, a: number, b: number, n: number): void;
   copyF32(out: number, a: number, n: number): void;
   sumSquaresF32(a: number, n: number): number;
+  reluF32(out: number, x: number, n: number): void;
+  reluBackwardF32(dx: number, gy: number, y: number, n: number): void;
+  maxPoolF32(x: number, out: number, dx: number, backward: number, planes: number, H: number, W: number, kh: number, kw: number,
+    sh: number, sw: number, ph: number, pw: number, oh: number, ow: number): void;
   sgdF32(p: number, grad: number, buf: number, n: number, lr: number, momentum: number, dampening: number, nesterov: number, wd: number, sign: number, first: number): void;
   adamF32(p: number, grad: number, m: number, v: number, vMax: number, n: number, stepSize: number, bc2Sqrt: number, eps: number, beta1: number, beta2: number,
     wd: number, decoupled: number, decay: number, sign: number): void;

@@ -41,3 +41,33 @@ export function sumSquaresF32(a: usize, n: i32): f64 {
   }
   return s;
 }
+
+/** out[j] = x[j] > 0 ? x[j] : +0 (NaN and −0 give +0, as the TypeScript loop's comparison does). */
+export function reluF32(out: usize, x: usize, n: i32): void {
+  const zero = f32x4.splat(0);
+  let j = 0;
+  for (; j + 4 <= n; j += 4) {
+    const q = <usize>j * 4;
+    const v = v128.load(x + q);
+    v128.store(out + q, v128.and(v, f32x4.gt(v, zero)));
+  }
+  for (; j < n; j++) {
+    const q = <usize>j * 4;
+    const v = load<f32>(x + q);
+    store<f32>(out + q, v > 0 ? v : 0);
+  }
+}
+
+/** ReLU's backward from its output y: dx[j] = y[j] > 0 ? gy[j] : +0. */
+export function reluBackwardF32(dx: usize, gy: usize, y: usize, n: i32): void {
+  const zero = f32x4.splat(0);
+  let j = 0;
+  for (; j + 4 <= n; j += 4) {
+    const q = <usize>j * 4;
+    v128.store(dx + q, v128.and(v128.load(gy + q), f32x4.gt(v128.load(y + q), zero)));
+  }
+  for (; j < n; j++) {
+    const q = <usize>j * 4;
+    store<f32>(dx + q, load<f32>(y + q) > 0 ? load<f32>(gy + q) : 0);
+  }
+}
