@@ -7,6 +7,10 @@
  */
 export function maxPoolF32(x: usize, out: usize, dx: usize, backward: i32, planes: i32, H: i32, W: i32, kh: i32, kw: i32,
   sh: i32, sw: i32, ph: i32, pw: i32, oh: i32, ow: i32): void {
+  if (kh == 2 && kw == 2 && sh == 2 && sw == 2 && ph == 0 && pw == 0) {
+    maxPool2x2(x, out, dx, backward, planes, H, W, oh, ow);
+    return;
+  }
   let o: usize = 0;
   for (let p = 0; p < planes; p++) {
     const base = <usize>p * H * W;
@@ -30,6 +34,31 @@ export function maxPoolF32(x: usize, out: usize, dx: usize, backward: i32, plane
             }
           }
         }
+        if (backward) store<f32>(dx + at * 4, load<f32>(dx + at * 4) + load<f32>(out + o * 4));
+        else store<f32>(out + o * 4, best);
+      }
+    }
+  }
+}
+
+/** The common 2×2, stride 2, unpadded case: the same comparisons in the same order, without the window bounds. */
+function maxPool2x2(x: usize, out: usize, dx: usize, backward: i32, planes: i32, H: i32, W: i32, oh: i32, ow: i32): void {
+  const w = <usize>W;
+  let o: usize = 0;
+  for (let p = 0; p < planes; p++) {
+    const base = <usize>p * H * W;
+    for (let oy = 0; oy < oh; oy++) {
+      let i = base + <usize>(2 * oy) * w;
+      for (let ox = 0; ox < ow; ox++, o++, i += 2) {
+        // The first element always replaces −∞ (or equals it): start from it.
+        let best = load<f32>(x + i * 4);
+        let at = i;
+        let v = load<f32>(x + (i + 1) * 4);
+        if (v > best || v != v) { best = v; at = i + 1; }
+        v = load<f32>(x + (i + w) * 4);
+        if (v > best || v != v) { best = v; at = i + w; }
+        v = load<f32>(x + (i + w + 1) * 4);
+        if (v > best || v != v) { best = v; at = i + w + 1; }
         if (backward) store<f32>(dx + at * 4, load<f32>(dx + at * 4) + load<f32>(out + o * 4));
         else store<f32>(out + o * 4, best);
       }
