@@ -1,7 +1,7 @@
 // Plain loops the engine and the ops share: in-place accumulation and summing a broadcast gradient back
 // to an operand's shape. No graph, no allocation.
 import type { Storage } from '../tensor/tensor.js';
-import { type Shape, broadcastStridesInto, numel, zeroed } from '../tensor/shape.js';
+import { type Shape, broadcastStridesInto, numel, sameShape, zeroed } from '../tensor/shape.js';
 import { type WasmHeap, wasmHeap } from './wasm/runtime.js';
 
 /** Below this many elements a loop in TypeScript beats the call into WebAssembly. */
@@ -55,6 +55,36 @@ export function reluBackwardInto(dx: Storage, gy: Storage, y: Storage): void {
   for (let i = 0; i < dx.length; i++) dx[i] = y[i]! > 0 ? gy[i]! : 0;
 }
 
+/**
+ * When `row` (leading 1s aside) is the trailing shape of `full`, i.e. `full` is rows × cols with `row` one
+ * of its rows, returns cols; else 0. A bias broadcast over a batch, and its gradient, have this shape.
+ */
+export function trailingRow(full: Shape, row: Shape): number {
+  let lead = 0;
+  while (lead < row.length && row[lead] === 1) lead++;
+  const k = row.length - lead;
+  if (k === 0 || k > full.length) return 0;
+  for (let i = 1; i <= k; i++) if (row[row.length - i] !== full[full.length - i]) return 0;
+  return numel(row);
+}
+
+/**
+ * out = a + b on the WebAssembly kernels, where the shapes allow it (equal, or b one row of a) and every
+ * array is in the heap; false when the caller should run its general loop instead.
+ */
+export function addFast(a: Storage, aShape: Shape, b: Storage, bShape: Shape, out: Storage): boolean {
+  const same = a.length === b.length && sameShape(aShape, bShape);
+  // b's rank at most a's, so the result has a's shape.
+  const cols = same || bShape.length > aShape.length ? 0 : trailingRow(aShape, bShape);
+  if (!same && cols === 0) return false;
+  const heap = heapOf(out, a, b);
+  if (heap === null) return false;
+  const at = (v: Storage): number => heap.addressOf(v as Float32Array);
+  if (same) heap.kernels.addF32(at(out), at(a), at(b), out.length);
+  else heap.kernels.addRowsF32(at(out), at(a), at(b), a.length / cols, cols);
+  return true;
+}
+
 /** dst = src (same length). */
 export function copyInto(dst: Storage, src: Storage): void {
   const heap = heapOf(dst, src);
@@ -71,6 +101,12 @@ const SUM_IDX: number[] = [];
  * zero strides, so any mix of reduced and kept axes costs one pass.
  */
 export function sumToShape(src: Storage, from: Shape, dst: Storage, to: Shape): void {
+  const cols = trailingRow(from, to);
+  const heap = cols > 0 ? heapOf(src, dst) : null;
+  if (heap !== null) {
+    heap.kernels.sumRowsF32(heap.addressOf(dst as Float32Array), heap.addressOf(src as Float32Array), src.length / cols, cols);
+    return;
+  }
   dst.fill(0);
   const rank = from.length;
   const n = numel(from);

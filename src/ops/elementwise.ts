@@ -4,9 +4,9 @@ import { ValueError } from '../errors.js';
 import { type OpSpec, defineOp, grads, recordOp } from '../autograd/engine.js';
 import { Tensor, empty } from '../tensor/tensor.js';
 import { type TensorLike, checkTensor, map, operand, sameDType, zip } from './util.js';
-import { broadcastShapes } from '../tensor/shape.js';
+import { broadcastShapes, sameShape } from '../tensor/shape.js';
 import { type ZipKernel, expandInto, mapKernel, zipKernel } from '../kernels/broadcast.js';
-import { reluBackwardInto, reluInto } from '../kernels/elementwise.js';
+import { addFast, reluBackwardInto, reluInto } from '../kernels/elementwise.js';
 import type { Storage } from '../tensor/tensor.js';
 
 // The arithmetic of each op, as generated kernels (see kernels/broadcast.ts for why not callbacks).
@@ -39,6 +39,12 @@ function binary(op: OpSpec, k: ZipKernel, a: TensorLike, b: TensorLike): Tensor 
   const x = operand(op.name, 'a', a, b);
   const y = operand(op.name, 'b', b, a);
   sameDType(op.name, x, y);
+  if (op === ADD && sameShape(broadcastShapes(op.name, x.shape, y.shape), x.shape)) {
+    // Same shapes, or a bias row added to every row: one WebAssembly pass when all is in the heap.
+    const out = empty(x.shape, x.dtype);
+    if (!addFast(x.data, x.shape, y.data, y.shape, out.data)) k(x.data, x.shape, y.data, y.shape, out.data, x.shape, 0, 0);
+    return recordOp(op, out, undefined, x, y);
+  }
   return recordOp(op, zip(op.name, x, y, k), undefined, x, y);
 }
 

@@ -2,7 +2,7 @@
 // long enough to take it) as the TypeScript loops, for lengths with and without a 4-lane tail.
 import { fc, test } from '@fast-check/vitest';
 import { afterAll, describe, expect } from 'vitest';
-import { addInto, copyInto } from '../../src/kernels/elementwise.js';
+import { addFast, addInto, copyInto, sumToShape } from '../../src/kernels/elementwise.js';
 import { setKernels, wasmHeap } from '../../src/kernels/wasm/runtime.js';
 
 afterAll(() => setKernels('auto'));
@@ -34,4 +34,29 @@ describe('addInto and copyInto', () => {
     copyInto(copy, inHeap(src));
     expect(copy).toEqual(src);
   });
+
+  test.prop([fc.integer({ min: 1, max: 70 }), fc.integer({ min: 1, max: 90 }), fc.integer({ min: 1, max: 1e6 })], { numRuns: 40 })(
+    'a bias row added to every row, and its gradient summed over the rows, equal the loops',
+    (rows, cols, seed) => {
+      setKernels('wasm');
+      const heap = wasmHeap()!;
+      const inHeap = (a: Float32Array): Float32Array => {
+        const v = heap.view('f32', heap.alloc(a.byteLength), a.length) as Float32Array;
+        v.set(a);
+        return v;
+      };
+      // At least 1024 elements, or the kernels leave it to the loop.
+      const r = Math.max(rows, Math.ceil(1024 / cols));
+      const a = values(r * cols, seed);
+      const row = values(cols, seed + 5);
+      const out = inHeap(new Float32Array(r * cols));
+      expect(addFast(inHeap(a), [r, cols], inHeap(row), [1, cols], out)).toBe(true);
+      expect(out).toEqual(a.map((v, i) => Math.fround(v + row[i % cols]!)));
+      const sums = inHeap(new Float32Array(cols).fill(Number.NaN));
+      sumToShape(inHeap(a), [r, cols], sums, [cols]);
+      const loop = new Float32Array(cols);
+      sumToShape(a, [r, cols], loop, [cols]); // outside the heap: the loop
+      expect(sums).toEqual(loop);
+    },
+  );
 });

@@ -18,6 +18,8 @@ export interface KernelExports {
   addF32(out: number, a: number, b: number, n: number): void;
   copyF32(out: number, a: number, n: number): void;
   sumSquaresF32(a: number, n: number): number;
+  addRowsF32(out: number, a: number, row: number, rows: number, cols: number): void;
+  sumRowsF32(out: number, a: number, rows: number, cols: number): void;
   reluF32(out: number, x: number, n: number): void;
   reluBackwardF32(dx: number, gy: number, y: number, n: number): void;
   maxPoolF32(x: number, out: number, dx: number, backward: number, planes: number, H: number, W: number, kh: number, kw: number,

@@ -71,3 +71,26 @@ export function reluBackwardF32(dx: usize, gy: usize, y: usize, n: i32): void {
     store<f32>(dx + q, load<f32>(y + q) > 0 ? load<f32>(gy + q) : 0);
   }
 }
+
+/** out[r, c] = a[r, c] + row[c] over a rows × cols matrix (a bias added to every row; out may be a). */
+export function addRowsF32(out: usize, a: usize, row: usize, rows: i32, cols: i32): void {
+  const stride = <usize>cols * 4;
+  for (let r = 0; r < rows; r++) {
+    addF32(out, a, row, cols);
+    out += stride;
+    a += stride;
+  }
+}
+
+/**
+ * out[c] = 0 + a[0, c] + a[1, c] + … over the rows, each partial sum rounded to f32 in row order, as the
+ * TypeScript sumToShape accumulates into a zeroed Float32Array (a bias gradient).
+ */
+export function sumRowsF32(out: usize, a: usize, rows: i32, cols: i32): void {
+  memory.fill(out, 0, <usize>cols * 4);
+  const stride = <usize>cols * 4;
+  for (let r = 0; r < rows; r++) {
+    addF32(out, out, a, cols);
+    a += stride;
+  }
+}
