@@ -1,5 +1,6 @@
-// The engine's accumulation kernels give the same bits on the WebAssembly path (f32 arrays in the heap,
-// long enough to take it) as the TypeScript loops, for lengths with and without a 4-lane tail.
+// The elementwise kernels (the engine's accumulation, a bias add and its gradient's row sum) give the
+// same bits on the WebAssembly path (f32 arrays in the heap, long enough to take it) as the TypeScript
+// loops, for lengths with and without a 4-lane tail.
 import { fc, test } from '@fast-check/vitest';
 import { afterAll, describe, expect } from 'vitest';
 import { addFast, addInto, copyInto, sumToShape } from '../../src/kernels/elementwise.js';
@@ -12,15 +13,17 @@ function values(n: number, seed: number): Float32Array {
   return Float32Array.from({ length: n }, () => ((s = (Math.imul(s, 1664525) + 1013904223) >>> 0) / 2 ** 31 - 1) * 1e3);
 }
 
+/** A copy of `a` in the WebAssembly heap (where the kernels take the WebAssembly path). */
+function inHeap(a: Float32Array): Float32Array {
+  setKernels('wasm');
+  const heap = wasmHeap()!;
+  const v = heap.view('f32', heap.alloc(a.byteLength), a.length) as Float32Array;
+  v.set(a);
+  return v;
+}
+
 describe('addInto and copyInto', () => {
   test.prop([fc.integer({ min: 1, max: 5000 }), fc.integer({ min: 1, max: 1e6 })], { numRuns: 40 })('in the heap equal the TypeScript loops', (n, seed) => {
-    setKernels('wasm');
-    const heap = wasmHeap()!;
-    const inHeap = (a: Float32Array): Float32Array => {
-      const v = heap.view('f32', heap.alloc(a.byteLength), a.length) as Float32Array;
-      v.set(a);
-      return v;
-    };
     const dst = values(n, seed);
     const src = values(n, seed * 7 + 1);
     const want = dst.map((v, i) => Math.fround(v + src[i]!));
@@ -38,13 +41,6 @@ describe('addInto and copyInto', () => {
   test.prop([fc.integer({ min: 1, max: 70 }), fc.integer({ min: 1, max: 90 }), fc.integer({ min: 1, max: 1e6 })], { numRuns: 40 })(
     'a bias row added to every row, and its gradient summed over the rows, equal the loops',
     (rows, cols, seed) => {
-      setKernels('wasm');
-      const heap = wasmHeap()!;
-      const inHeap = (a: Float32Array): Float32Array => {
-        const v = heap.view('f32', heap.alloc(a.byteLength), a.length) as Float32Array;
-        v.set(a);
-        return v;
-      };
       // At least 1024 elements, or the kernels leave it to the loop.
       const r = Math.max(rows, Math.ceil(1024 / cols));
       const a = values(r * cols, seed);
