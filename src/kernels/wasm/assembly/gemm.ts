@@ -80,9 +80,10 @@ function kernel(kc: i32, ap: usize, bp: usize, cp: usize, ldc: usize, add: bool)
   let c50 = f32x4.splat(0), c51 = f32x4.splat(0);
   let b0: v128, b1: v128, av: v128;
   let p = 0;
-  // Unrolled by two by hand (binaryen does not unroll): half the loop overhead, and the second half's
-  // operands at constant offsets. Measured +10-20% over the plain loop (29.5 against 24-27 GFLOP/s).
-  for (; p + 2 <= kc; p += 2) {
+  // Unrolled by four by hand (binaryen does not unroll): a quarter of the loop overhead, and the operands
+  // of steps 2-4 at constant offsets. Measured at 512³ against the plain loop and a two-step unroll, in
+  // paired runs: 24-27, ~26.5 and ~29.3 GFLOP/s.
+  for (; p + 4 <= kc; p += 4) {
     b0 = v128.load(bp, 0); b1 = v128.load(bp, 16);
     av = v128.load32_splat(ap, 0);
     c00 = f32x4.add(c00, f32x4.mul(av, b0)); c01 = f32x4.add(c01, f32x4.mul(av, b1));
@@ -109,10 +110,36 @@ function kernel(kc: i32, ap: usize, bp: usize, cp: usize, ldc: usize, add: bool)
     c40 = f32x4.add(c40, f32x4.mul(av, b0)); c41 = f32x4.add(c41, f32x4.mul(av, b1));
     av = v128.load32_splat(ap, 44);
     c50 = f32x4.add(c50, f32x4.mul(av, b0)); c51 = f32x4.add(c51, f32x4.mul(av, b1));
-    ap += 2 * MR * 4;
-    bp += 2 * NR * 4;
+    b0 = v128.load(bp, 64); b1 = v128.load(bp, 80);
+    av = v128.load32_splat(ap, 48);
+    c00 = f32x4.add(c00, f32x4.mul(av, b0)); c01 = f32x4.add(c01, f32x4.mul(av, b1));
+    av = v128.load32_splat(ap, 52);
+    c10 = f32x4.add(c10, f32x4.mul(av, b0)); c11 = f32x4.add(c11, f32x4.mul(av, b1));
+    av = v128.load32_splat(ap, 56);
+    c20 = f32x4.add(c20, f32x4.mul(av, b0)); c21 = f32x4.add(c21, f32x4.mul(av, b1));
+    av = v128.load32_splat(ap, 60);
+    c30 = f32x4.add(c30, f32x4.mul(av, b0)); c31 = f32x4.add(c31, f32x4.mul(av, b1));
+    av = v128.load32_splat(ap, 64);
+    c40 = f32x4.add(c40, f32x4.mul(av, b0)); c41 = f32x4.add(c41, f32x4.mul(av, b1));
+    av = v128.load32_splat(ap, 68);
+    c50 = f32x4.add(c50, f32x4.mul(av, b0)); c51 = f32x4.add(c51, f32x4.mul(av, b1));
+    b0 = v128.load(bp, 96); b1 = v128.load(bp, 112);
+    av = v128.load32_splat(ap, 72);
+    c00 = f32x4.add(c00, f32x4.mul(av, b0)); c01 = f32x4.add(c01, f32x4.mul(av, b1));
+    av = v128.load32_splat(ap, 76);
+    c10 = f32x4.add(c10, f32x4.mul(av, b0)); c11 = f32x4.add(c11, f32x4.mul(av, b1));
+    av = v128.load32_splat(ap, 80);
+    c20 = f32x4.add(c20, f32x4.mul(av, b0)); c21 = f32x4.add(c21, f32x4.mul(av, b1));
+    av = v128.load32_splat(ap, 84);
+    c30 = f32x4.add(c30, f32x4.mul(av, b0)); c31 = f32x4.add(c31, f32x4.mul(av, b1));
+    av = v128.load32_splat(ap, 88);
+    c40 = f32x4.add(c40, f32x4.mul(av, b0)); c41 = f32x4.add(c41, f32x4.mul(av, b1));
+    av = v128.load32_splat(ap, 92);
+    c50 = f32x4.add(c50, f32x4.mul(av, b0)); c51 = f32x4.add(c51, f32x4.mul(av, b1));
+    ap += 4 * MR * 4;
+    bp += 4 * NR * 4;
   }
-  if (p < kc) {
+  for (; p < kc; p++) {
     b0 = v128.load(bp, 0); b1 = v128.load(bp, 16);
     av = v128.load32_splat(ap, 0);
     c00 = f32x4.add(c00, f32x4.mul(av, b0)); c01 = f32x4.add(c01, f32x4.mul(av, b1));
@@ -126,6 +153,8 @@ function kernel(kc: i32, ap: usize, bp: usize, cp: usize, ldc: usize, add: bool)
     c40 = f32x4.add(c40, f32x4.mul(av, b0)); c41 = f32x4.add(c41, f32x4.mul(av, b1));
     av = v128.load32_splat(ap, 20);
     c50 = f32x4.add(c50, f32x4.mul(av, b0)); c51 = f32x4.add(c51, f32x4.mul(av, b1));
+    ap += MR * 4;
+    bp += NR * 4;
   }
   if (add) {
     c00 = f32x4.add(c00, v128.load(cp)); c01 = f32x4.add(c01, v128.load(cp, 16)); cp += ldc;
