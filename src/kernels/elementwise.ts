@@ -1,5 +1,6 @@
-// Plain loops the engine and the ops share: in-place accumulation and summing a broadcast gradient back
-// to an operand's shape. No graph, no allocation.
+// Elementwise kernels the engine and the ops share: in-place accumulation, ReLU, adds (equal shapes or a
+// bias row) and summing a broadcast gradient back to an operand's shape. No graph, no allocation. f32
+// arrays in the WebAssembly heap take its kernels (same bits); everything else runs the loops here.
 import type { Storage } from '../tensor/tensor.js';
 import { type Shape, broadcastStridesInto, numel, sameShape, zeroed } from '../tensor/shape.js';
 import { type WasmHeap, wasmHeap } from './wasm/runtime.js';

@@ -1,5 +1,6 @@
-// Streaming f32 vector kernels for the reducer's critical path (summing gradient slots in shard order and
-// the squared norm of the sum): four lanes at a time, then a scalar tail.
+// Streaming f32 vector kernels, four lanes at a time, then a scalar tail: the reducer's slot sum and its
+// squared norm, the engine's gradient accumulation, ReLU and its backward, a bias added to every row
+// and its gradient's sum over the rows. Each gives the bits of its TypeScript loop.
 
 /** out[j] = a[j] + b[j] (out may be a). Each sum is one f32 rounding, as a + b stored to a Float32Array. */
 export function addF32(out: usize, a: usize, b: usize, n: i32): void {
