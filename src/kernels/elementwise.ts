@@ -13,12 +13,21 @@ const WASM_MIN = 1024;
  * is long enough to be worth the call; else null (run the TypeScript loop). Arrays outside the heap are
  * not copied in: for one pass over memory the copy would cost what the loop does.
  */
-export function heapOf(first: Storage, ...rest: Storage[]): WasmHeap | null {
+export function heapOf(first: Storage, second?: Storage, third?: Storage): WasmHeap | null {
   if (!(first instanceof Float32Array) || first.length < WASM_MIN) return null;
   const heap = wasmHeap();
   if (heap === null || heap.addressOf(first) < 0) return null;
-  for (const a of rest) if (!(a instanceof Float32Array) || heap.addressOf(a) < 0) return null;
-  return heap;
+  // Fixed arguments, not a rest array: this runs for every op of a step, which allocates nothing.
+  return inHeap(heap, second) && inHeap(heap, third) ? heap : null;
+}
+
+function inHeap(heap: WasmHeap, a: Storage | undefined): boolean {
+  return a === undefined || (a instanceof Float32Array && heap.addressOf(a) >= 0);
+}
+
+/** The byte address of an f32 array known to be in `heap`. */
+function addr(heap: WasmHeap, a: Storage): number {
+  return heap.addressOf(a as Float32Array);
 }
 
 /** dst += src, element by element (same length). */
@@ -26,8 +35,8 @@ export function addInto(dst: Storage, src: Storage): void {
   const n = dst.length;
   const heap = heapOf(dst, src);
   if (heap !== null) {
-    const d = heap.addressOf(dst as Float32Array);
-    heap.kernels.addF32(d, d, heap.addressOf(src as Float32Array), n);
+    const d = addr(heap, dst);
+    heap.kernels.addF32(d, d, addr(heap, src), n);
     return;
   }
   for (let i = 0; i < n; i++) dst[i]! += src[i]!;
@@ -37,7 +46,7 @@ export function addInto(dst: Storage, src: Storage): void {
 export function reluInto(dst: Storage, src: Storage): void {
   const heap = heapOf(dst, src);
   if (heap !== null) {
-    heap.kernels.reluF32(heap.addressOf(dst as Float32Array), heap.addressOf(src as Float32Array), dst.length);
+    heap.kernels.reluF32(addr(heap, dst), addr(heap, src), dst.length);
     return;
   }
   for (let i = 0; i < src.length; i++) {
@@ -50,7 +59,7 @@ export function reluInto(dst: Storage, src: Storage): void {
 export function reluBackwardInto(dx: Storage, gy: Storage, y: Storage): void {
   const heap = heapOf(dx, gy, y);
   if (heap !== null) {
-    heap.kernels.reluBackwardF32(heap.addressOf(dx as Float32Array), heap.addressOf(gy as Float32Array), heap.addressOf(y as Float32Array), dx.length);
+    heap.kernels.reluBackwardF32(addr(heap, dx), addr(heap, gy), addr(heap, y), dx.length);
     return;
   }
   for (let i = 0; i < dx.length; i++) dx[i] = y[i]! > 0 ? gy[i]! : 0;
@@ -80,16 +89,15 @@ export function addFast(a: Storage, aShape: Shape, b: Storage, bShape: Shape, ou
   if (!same && cols === 0) return false;
   const heap = heapOf(out, a, b);
   if (heap === null) return false;
-  const at = (v: Storage): number => heap.addressOf(v as Float32Array);
-  if (same) heap.kernels.addF32(at(out), at(a), at(b), out.length);
-  else heap.kernels.addRowsF32(at(out), at(a), at(b), a.length / cols, cols);
+  if (same) heap.kernels.addF32(addr(heap, out), addr(heap, a), addr(heap, b), out.length);
+  else heap.kernels.addRowsF32(addr(heap, out), addr(heap, a), addr(heap, b), a.length / cols, cols);
   return true;
 }
 
 /** dst = src (same length). */
 export function copyInto(dst: Storage, src: Storage): void {
   const heap = heapOf(dst, src);
-  if (heap !== null) heap.kernels.copyF32(heap.addressOf(dst as Float32Array), heap.addressOf(src as Float32Array), dst.length);
+  if (heap !== null) heap.kernels.copyF32(addr(heap, dst), addr(heap, src), dst.length);
   else dst.set(src);
 }
 
@@ -105,7 +113,7 @@ export function sumToShape(src: Storage, from: Shape, dst: Storage, to: Shape): 
   const cols = trailingRow(from, to);
   const heap = cols > 0 ? heapOf(src, dst) : null;
   if (heap !== null) {
-    heap.kernels.sumRowsF32(heap.addressOf(dst as Float32Array), heap.addressOf(src as Float32Array), src.length / cols, cols);
+    heap.kernels.sumRowsF32(addr(heap, dst), addr(heap, src), src.length / cols, cols);
     return;
   }
   dst.fill(0);
