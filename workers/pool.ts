@@ -283,6 +283,11 @@ export class WorkerPool {
     return this.failures.reduce((a, b) => a + b, 0);
   }
 
+  /** Times the main thread was signalled: once per finished group of jobs (a step), plus once per fault. */
+  get signals(): number {
+    return Atomics.load(this.ctl, CTL.DONE);
+  }
+
   /** Milliseconds each worker index has spent computing jobs, since start. */
   busyMs(): number[] {
     return Array.from({ length: this.size }, (_, w) => this.f64[this.lay.busy + w]!);

@@ -8,6 +8,9 @@ import { fit } from '../../src/train/fit.js';
 import { datasetSource } from '../../pipelines/sources/dataset.js';
 import { trainParallel } from '../../pipelines/train.js';
 import type { FaultPlan } from '../../workers/protocol.js';
+import { WorkerPool } from '../../workers/pool.js';
+import { BatchSlots } from '../../workers/slots.js';
+import { kernelsInUse } from '../../src/kernels/wasm/runtime.js';
 
 const data = subset(loadMnistDigits(), Array.from({ length: 32 * 12 }, (_, i) => i));
 const MLP: ModelSpec = {
@@ -56,5 +59,29 @@ describe('WorkerPool faults (2 workers, sync mode)', () => {
   it('a job that fails on every worker ends the run, naming the cause', async () => {
     const r = run({ 0: { kind: 'throw', atJob: 1, persistent: true }, 1: { kind: 'throw', atJob: 1, persistent: true } });
     await expect(r.done).rejects.toThrow(/failed 4 times; last cause: worker [01] threw Error: injected fault at job 1/);
+  }, 60_000);
+});
+
+describe('WorkerPool signalling', () => {
+  it('wakes the main thread once per step, not once per job (4 shards on 2 workers)', async () => {
+    const model = buildModel(MLP, 5);
+    const { layout, params } = shareParameters(model);
+    const slots = new BatchSlots(1, 32, 784, 0, 'f32');
+    slots.x(0).set(data.x.subarray(0, 32 * 784));
+    (slots.y(0) as Int32Array).set(data.y.subarray(0, 32));
+    const pool = await WorkerPool.start({
+      workers: 2, model: MLP, seed: 5, loss: 'crossEntropy', inputShape: [784], targetShape: null, dtype: 'f32', kernels: kernelsInUse(),
+      mode: 'sync', optimizer: null, batchSize: 32, batchSlots: 1, shards: 4, paramSize: layout.size,
+      regions: {
+        memory: null, params: params.buffer as SharedArrayBuffer, paramsByteOffset: params.byteOffset, buffers: new SharedArrayBuffer(4),
+        batchX: slots.xBuffer, batchXByteOffset: 0, batchY: slots.yBuffer, carry: new SharedArrayBuffer(4), carryRows: new SharedArrayBuffer(4),
+      },
+    });
+    try {
+      for (let step = 0; step < 3; step++) expect((await pool.runShards(0, 32, step)).jobs).toBe(4);
+      expect(pool.signals).toBe(3);
+    } finally {
+      await pool.close();
+    }
   }, 60_000);
 });
