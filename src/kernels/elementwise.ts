@@ -25,18 +25,13 @@ function inHeap(heap: WasmHeap, a: Storage | undefined): boolean {
   return a === undefined || (a instanceof Float32Array && heap.addressOf(a) >= 0);
 }
 
-/** The byte address of an f32 array known to be in `heap`. */
-function addr(heap: WasmHeap, a: Storage): number {
-  return heap.addressOf(a as Float32Array);
-}
-
 /** dst += src, element by element (same length). */
 export function addInto(dst: Storage, src: Storage): void {
   const n = dst.length;
   const heap = heapOf(dst, src);
   if (heap !== null) {
-    const d = addr(heap, dst);
-    heap.kernels.addF32(d, d, addr(heap, src), n);
+    const d = heap.addressOf(dst);
+    heap.kernels.addF32(d, d, heap.addressOf(src), n);
     return;
   }
   for (let i = 0; i < n; i++) dst[i]! += src[i]!;
@@ -46,7 +41,7 @@ export function addInto(dst: Storage, src: Storage): void {
 export function reluInto(dst: Storage, src: Storage): void {
   const heap = heapOf(dst, src);
   if (heap !== null) {
-    heap.kernels.reluF32(addr(heap, dst), addr(heap, src), dst.length);
+    heap.kernels.reluF32(heap.addressOf(dst), heap.addressOf(src), dst.length);
     return;
   }
   for (let i = 0; i < src.length; i++) {
@@ -59,7 +54,7 @@ export function reluInto(dst: Storage, src: Storage): void {
 export function reluBackwardInto(dx: Storage, gy: Storage, y: Storage): void {
   const heap = heapOf(dx, gy, y);
   if (heap !== null) {
-    heap.kernels.reluBackwardF32(addr(heap, dx), addr(heap, gy), addr(heap, y), dx.length);
+    heap.kernels.reluBackwardF32(heap.addressOf(dx), heap.addressOf(gy), heap.addressOf(y), dx.length);
     return;
   }
   for (let i = 0; i < dx.length; i++) dx[i] = y[i]! > 0 ? gy[i]! : 0;
@@ -83,21 +78,21 @@ export function trailingRow(full: Shape, row: Shape): number {
  * array is in the heap; false when the caller should run its general loop instead.
  */
 export function addFast(a: Storage, aShape: Shape, b: Storage, bShape: Shape, out: Storage): boolean {
-  const same = a.length === b.length && sameShape(aShape, bShape);
+  const same = sameShape(aShape, bShape);
   // b's rank at most a's, so the result has a's shape.
   const cols = same || bShape.length > aShape.length ? 0 : trailingRow(aShape, bShape);
   if (!same && cols === 0) return false;
   const heap = heapOf(out, a, b);
   if (heap === null) return false;
-  if (same) heap.kernels.addF32(addr(heap, out), addr(heap, a), addr(heap, b), out.length);
-  else heap.kernels.addRowsF32(addr(heap, out), addr(heap, a), addr(heap, b), a.length / cols, cols);
+  if (same) heap.kernels.addF32(heap.addressOf(out), heap.addressOf(a), heap.addressOf(b), out.length);
+  else heap.kernels.addRowsF32(heap.addressOf(out), heap.addressOf(a), heap.addressOf(b), a.length / cols, cols);
   return true;
 }
 
 /** dst = src (same length). */
 export function copyInto(dst: Storage, src: Storage): void {
   const heap = heapOf(dst, src);
-  if (heap !== null) heap.kernels.copyF32(addr(heap, dst), addr(heap, src), dst.length);
+  if (heap !== null) heap.kernels.copyF32(heap.addressOf(dst), heap.addressOf(src), dst.length);
   else dst.set(src);
 }
 
@@ -113,7 +108,7 @@ export function sumToShape(src: Storage, from: Shape, dst: Storage, to: Shape): 
   const cols = trailingRow(from, to);
   const heap = cols > 0 ? heapOf(src, dst) : null;
   if (heap !== null) {
-    heap.kernels.sumRowsF32(addr(heap, dst), addr(heap, src), src.length / cols, cols);
+    heap.kernels.sumRowsF32(heap.addressOf(dst), heap.addressOf(src), src.length / cols, cols);
     return;
   }
   dst.fill(0);

@@ -71,8 +71,7 @@ function maxPoolKernel(x: Storage, a: PoolAttrs, out: Storage, dx: Storage, back
   const { planes, H, W, kh, kw, sh, sw, ph, pw, oh, ow } = a;
   const heap = heapOf(x, out, dx);
   if (heap !== null) {
-    const xa = heap.addressOf(x as Float32Array);
-    heap.kernels.maxPoolF32(xa, heap.addressOf(out as Float32Array), heap.addressOf(dx as Float32Array), backward ? 1 : 0, planes, H, W, kh, kw, sh, sw, ph, pw, oh, ow);
+    heap.kernels.maxPoolF32(heap.addressOf(x), heap.addressOf(out), heap.addressOf(dx), backward ? 1 : 0, planes, H, W, kh, kw, sh, sw, ph, pw, oh, ow);
     return;
   }
   let o = 0;
