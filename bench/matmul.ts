@@ -121,12 +121,13 @@ export async function benchMatmul(opts: { sizes: number[]; quick: boolean }): Pr
       `machine speed hit all three alike; at least ${plural(Math.min(...runsSeen.values()), 'timed run')} per cell, ` +
       'after one warm-up run.',
       'streamgrad: `gemm` from src/kernels/matmul.ts writing into a preallocated Float32Array, on its default kernels: ' +
-      'WebAssembly SIMD (src/kernels/wasm/assembly/gemm.ts: packed panels, 6×8 tiles of f32x4 accumulators, f32 sums; ' +
+      'WebAssembly SIMD (src/kernels/wasm/assembly/gemm.ts: packed panels, 4×8 tiles of f32x4 accumulators, f32 sums; ' +
       'the operands here are plain arrays, so each call also copies them into the kernel heap). ' +
       '"streamgrad TS kernels" is the plain-TypeScript fallback (packed 6×8 register tiles, f64 accumulation).',
-      `The ceiling: this CPU's WebAssembly SIMD peak on one thread in V8, measured by a loop of 12 independent f32x4 ` +
-      'multiply-add chains (bench/peak.ts; SIMD128 has no fused multiply-add in Node 20, so the multiply and the add of a lane ' +
-      `are two instructions), probed in every round of every row because the host\'s speed drifts (${Math.min(...peaks).toFixed(1)}–` +
+      `The ceiling: this CPU's WebAssembly SIMD multiply-add rate on one thread in V8, the faster of two loops that do ` +
+      'nothing else: 12 independent f32x4 multiply-add chains in registers, and 8 accumulators fed from broadcast and vector ' +
+      'loads of a 12 KiB block that stays in L1 (bench/peak.ts; SIMD128 has no fused multiply-add in Node 20, so the multiply and ' +
+      `the add of a lane are two instructions). It is probed in every round of every row because the host\'s speed drifts (${Math.min(...peaks).toFixed(1)}–` +
       `${Math.max(...peaks).toFixed(1)} GFLOP/s over this run). "of SIMD peak" is the gemm\'s median over the peak\'s median in the same row.`,
       'tfjs: input tensors are created once per block outside the timed loop; each timed call is ' +
       '`tf.matMul(a, b, transposeA, transposeB)` + `dataSync()` + `dispose()`, so it includes allocating the ' +

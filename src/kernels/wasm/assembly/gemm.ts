@@ -3,9 +3,11 @@
 // contiguous panels in the order the micro-kernel reads them, so the three orientations differ only in
 // the O(n²) packing and share the O(n³) loop.
 
-// A 6×8 tile of C is 12 f32x4 accumulators; with two B vectors and one broadcast A value that is 15 of
-// the 16 XMM registers V8 allocates on x86-64, the largest tile that does not spill.
-const MR = 6;
+// A 4×8 tile of C: 8 f32x4 accumulators. V8's scheduler issues all of an iteration's loads before its
+// arithmetic, so the two B vectors and all MR broadcast A values are live at once beside the
+// accumulators; 4×8 needs 8 + 2 + 4 + one product = 15 XMM registers, all V8 has to allocate on x86-64.
+// A 6×8 tile needs 21 and spills its accumulators to the stack every k: 28 against 47 GFLOP/s at 512³.
+const MR = 4;
 const NR = 8;
 // A KC×NR panel of B (8 KiB) stays in L1 while the MC×KC block of A (96 KiB) sweeps it from L2.
 const KC: i32 = 256;
@@ -76,16 +78,10 @@ function kernel(kc: i32, ap: usize, bp: usize, cp: usize, ldc: usize, add: bool)
   let c10 = f32x4.splat(0), c11 = f32x4.splat(0);
   let c20 = f32x4.splat(0), c21 = f32x4.splat(0);
   let c30 = f32x4.splat(0), c31 = f32x4.splat(0);
-  let c40 = f32x4.splat(0), c41 = f32x4.splat(0);
-  let c50 = f32x4.splat(0), c51 = f32x4.splat(0);
-  let b0: v128, b1: v128, av: v128;
-  let p = 0;
-  // Unrolled by four by hand (binaryen does not unroll): a quarter of the loop overhead, and the operands
-  // of steps 2-4 at constant offsets. Measured at 512³ against the plain loop and a two-step unroll, in
-  // paired runs: 24-27, ~26.5 and ~29.3 GFLOP/s.
-  for (; p + 4 <= kc; p += 4) {
-    b0 = v128.load(bp, 0); b1 = v128.load(bp, 16);
-    av = v128.load32_splat(ap, 0);
+  // Not unrolled by hand: V8 unrolls this loop itself, and a hand-unrolled body puts all its loads first.
+  for (let p = 0; p < kc; p++) {
+    const b0 = v128.load(bp, 0), b1 = v128.load(bp, 16);
+    let av = v128.load32_splat(ap, 0);
     c00 = f32x4.add(c00, f32x4.mul(av, b0)); c01 = f32x4.add(c01, f32x4.mul(av, b1));
     av = v128.load32_splat(ap, 4);
     c10 = f32x4.add(c10, f32x4.mul(av, b0)); c11 = f32x4.add(c11, f32x4.mul(av, b1));
@@ -93,66 +89,6 @@ function kernel(kc: i32, ap: usize, bp: usize, cp: usize, ldc: usize, add: bool)
     c20 = f32x4.add(c20, f32x4.mul(av, b0)); c21 = f32x4.add(c21, f32x4.mul(av, b1));
     av = v128.load32_splat(ap, 12);
     c30 = f32x4.add(c30, f32x4.mul(av, b0)); c31 = f32x4.add(c31, f32x4.mul(av, b1));
-    av = v128.load32_splat(ap, 16);
-    c40 = f32x4.add(c40, f32x4.mul(av, b0)); c41 = f32x4.add(c41, f32x4.mul(av, b1));
-    av = v128.load32_splat(ap, 20);
-    c50 = f32x4.add(c50, f32x4.mul(av, b0)); c51 = f32x4.add(c51, f32x4.mul(av, b1));
-    b0 = v128.load(bp, 32); b1 = v128.load(bp, 48);
-    av = v128.load32_splat(ap, 24);
-    c00 = f32x4.add(c00, f32x4.mul(av, b0)); c01 = f32x4.add(c01, f32x4.mul(av, b1));
-    av = v128.load32_splat(ap, 28);
-    c10 = f32x4.add(c10, f32x4.mul(av, b0)); c11 = f32x4.add(c11, f32x4.mul(av, b1));
-    av = v128.load32_splat(ap, 32);
-    c20 = f32x4.add(c20, f32x4.mul(av, b0)); c21 = f32x4.add(c21, f32x4.mul(av, b1));
-    av = v128.load32_splat(ap, 36);
-    c30 = f32x4.add(c30, f32x4.mul(av, b0)); c31 = f32x4.add(c31, f32x4.mul(av, b1));
-    av = v128.load32_splat(ap, 40);
-    c40 = f32x4.add(c40, f32x4.mul(av, b0)); c41 = f32x4.add(c41, f32x4.mul(av, b1));
-    av = v128.load32_splat(ap, 44);
-    c50 = f32x4.add(c50, f32x4.mul(av, b0)); c51 = f32x4.add(c51, f32x4.mul(av, b1));
-    b0 = v128.load(bp, 64); b1 = v128.load(bp, 80);
-    av = v128.load32_splat(ap, 48);
-    c00 = f32x4.add(c00, f32x4.mul(av, b0)); c01 = f32x4.add(c01, f32x4.mul(av, b1));
-    av = v128.load32_splat(ap, 52);
-    c10 = f32x4.add(c10, f32x4.mul(av, b0)); c11 = f32x4.add(c11, f32x4.mul(av, b1));
-    av = v128.load32_splat(ap, 56);
-    c20 = f32x4.add(c20, f32x4.mul(av, b0)); c21 = f32x4.add(c21, f32x4.mul(av, b1));
-    av = v128.load32_splat(ap, 60);
-    c30 = f32x4.add(c30, f32x4.mul(av, b0)); c31 = f32x4.add(c31, f32x4.mul(av, b1));
-    av = v128.load32_splat(ap, 64);
-    c40 = f32x4.add(c40, f32x4.mul(av, b0)); c41 = f32x4.add(c41, f32x4.mul(av, b1));
-    av = v128.load32_splat(ap, 68);
-    c50 = f32x4.add(c50, f32x4.mul(av, b0)); c51 = f32x4.add(c51, f32x4.mul(av, b1));
-    b0 = v128.load(bp, 96); b1 = v128.load(bp, 112);
-    av = v128.load32_splat(ap, 72);
-    c00 = f32x4.add(c00, f32x4.mul(av, b0)); c01 = f32x4.add(c01, f32x4.mul(av, b1));
-    av = v128.load32_splat(ap, 76);
-    c10 = f32x4.add(c10, f32x4.mul(av, b0)); c11 = f32x4.add(c11, f32x4.mul(av, b1));
-    av = v128.load32_splat(ap, 80);
-    c20 = f32x4.add(c20, f32x4.mul(av, b0)); c21 = f32x4.add(c21, f32x4.mul(av, b1));
-    av = v128.load32_splat(ap, 84);
-    c30 = f32x4.add(c30, f32x4.mul(av, b0)); c31 = f32x4.add(c31, f32x4.mul(av, b1));
-    av = v128.load32_splat(ap, 88);
-    c40 = f32x4.add(c40, f32x4.mul(av, b0)); c41 = f32x4.add(c41, f32x4.mul(av, b1));
-    av = v128.load32_splat(ap, 92);
-    c50 = f32x4.add(c50, f32x4.mul(av, b0)); c51 = f32x4.add(c51, f32x4.mul(av, b1));
-    ap += 4 * MR * 4;
-    bp += 4 * NR * 4;
-  }
-  for (; p < kc; p++) {
-    b0 = v128.load(bp, 0); b1 = v128.load(bp, 16);
-    av = v128.load32_splat(ap, 0);
-    c00 = f32x4.add(c00, f32x4.mul(av, b0)); c01 = f32x4.add(c01, f32x4.mul(av, b1));
-    av = v128.load32_splat(ap, 4);
-    c10 = f32x4.add(c10, f32x4.mul(av, b0)); c11 = f32x4.add(c11, f32x4.mul(av, b1));
-    av = v128.load32_splat(ap, 8);
-    c20 = f32x4.add(c20, f32x4.mul(av, b0)); c21 = f32x4.add(c21, f32x4.mul(av, b1));
-    av = v128.load32_splat(ap, 12);
-    c30 = f32x4.add(c30, f32x4.mul(av, b0)); c31 = f32x4.add(c31, f32x4.mul(av, b1));
-    av = v128.load32_splat(ap, 16);
-    c40 = f32x4.add(c40, f32x4.mul(av, b0)); c41 = f32x4.add(c41, f32x4.mul(av, b1));
-    av = v128.load32_splat(ap, 20);
-    c50 = f32x4.add(c50, f32x4.mul(av, b0)); c51 = f32x4.add(c51, f32x4.mul(av, b1));
     ap += MR * 4;
     bp += NR * 4;
   }
@@ -160,17 +96,13 @@ function kernel(kc: i32, ap: usize, bp: usize, cp: usize, ldc: usize, add: bool)
     c00 = f32x4.add(c00, v128.load(cp)); c01 = f32x4.add(c01, v128.load(cp, 16)); cp += ldc;
     c10 = f32x4.add(c10, v128.load(cp)); c11 = f32x4.add(c11, v128.load(cp, 16)); cp += ldc;
     c20 = f32x4.add(c20, v128.load(cp)); c21 = f32x4.add(c21, v128.load(cp, 16)); cp += ldc;
-    c30 = f32x4.add(c30, v128.load(cp)); c31 = f32x4.add(c31, v128.load(cp, 16)); cp += ldc;
-    c40 = f32x4.add(c40, v128.load(cp)); c41 = f32x4.add(c41, v128.load(cp, 16)); cp += ldc;
-    c50 = f32x4.add(c50, v128.load(cp)); c51 = f32x4.add(c51, v128.load(cp, 16));
-    cp -= 5 * ldc;
+    c30 = f32x4.add(c30, v128.load(cp)); c31 = f32x4.add(c31, v128.load(cp, 16));
+    cp -= 3 * ldc;
   }
   v128.store(cp, c00); v128.store(cp, c01, 16); cp += ldc;
   v128.store(cp, c10); v128.store(cp, c11, 16); cp += ldc;
   v128.store(cp, c20); v128.store(cp, c21, 16); cp += ldc;
-  v128.store(cp, c30); v128.store(cp, c31, 16); cp += ldc;
-  v128.store(cp, c40); v128.store(cp, c41, 16); cp += ldc;
-  v128.store(cp, c50); v128.store(cp, c51, 16);
+  v128.store(cp, c30); v128.store(cp, c31, 16);
 }
 
 // Packed A: MR-row micro-panels, each stored k-major (MR values per k), rows past mc zero.
