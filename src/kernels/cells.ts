@@ -12,50 +12,67 @@ function f32Heap(x: Storage): WasmHeap | null {
   return x instanceof Float32Array ? wasmHeap() : null;
 }
 
-type LstmForwardKernel = (z: number, c: number, out: number, N: number, H: number) => void;
-type LstmBackwardKernel = (z: number, c: number, gy: number, dz: number, dc: number, N: number, H: number) => void;
+type LstmForwardKernel = (z: number, c: number, out: number, act: number, N: number, H: number) => void;
+type LstmBackwardKernel = (act: number, c: number, gy: number, dz: number, dc: number, N: number, H: number) => void;
 
-/** Runs one of the two LSTM forward kernels (same operands) on the heap's copies or views of the arrays. */
-function lstmForwardWasm(heap: WasmHeap, k: LstmForwardKernel, z: Storage, c: Storage | null, out: Storage, N: number, H: number): void {
+/** Runs one of the two LSTM forward kernels (same operands; c and act may be absent) on the heap's copies or views of the arrays. */
+function lstmForwardWasm(heap: WasmHeap, k: LstmForwardKernel, z: Storage, c: Storage | null, out: Storage, act: Storage | null, N: number, H: number): void {
   const a = heap.input(0, z as Float32Array), b = heap.input(1, c as Float32Array | null), o = heap.output(2, out as Float32Array);
-  k(a, b, o, N, H);
+  const s = heap.output(3, act as Float32Array | null);
+  k(a, b, o, s, N, H);
   heap.flush(2, out as Float32Array);
+  heap.flush(3, act as Float32Array | null);
 }
 
-/** Runs one of the two LSTM backward kernels (same operands; dz and dc may be absent). */
-function lstmBackwardWasm(heap: WasmHeap, k: LstmBackwardKernel, z: Storage, c: Storage | null, gy: Storage, dz: Storage | null, dc: Storage | null, N: number, H: number): void {
-  const a = heap.input(0, z as Float32Array), b = heap.input(1, c as Float32Array | null), g = heap.input(2, gy as Float32Array);
+/** Runs one of the two LSTM backward kernels (same operands; c, dz and dc may be absent). */
+function lstmBackwardWasm(heap: WasmHeap, k: LstmBackwardKernel, act: Storage, c: Storage | null, gy: Storage, dz: Storage | null, dc: Storage | null, N: number, H: number): void {
+  const a = heap.input(0, act as Float32Array), b = heap.input(1, c as Float32Array | null), g = heap.input(2, gy as Float32Array);
   const d = heap.output(3, dz as Float32Array | null), e = heap.output(4, dc as Float32Array | null);
   k(a, b, g, d, e, N, H);
   heap.flush(3, dz as Float32Array | null);
   heap.flush(4, dc as Float32Array | null);
 }
 
+/*
+ * The forward kernels keep the activations their backward needs in `act` (null: inference, nothing kept),
+ * so a backward through time computes no exponential: the state step keeps [σ(z_i) | σ(z_f) | tanh(z_g)]
+ * [N, 3H], the output step [σ(z_o) | tanh(c')] [N, 2H].
+ */
+
 /** c' = σ(z_f)·c + σ(z_i)·tanh(z_g), or σ(z_i)·tanh(z_g) when c is null. */
-export function lstmStateForward(z: Storage, c: Storage | null, out: Storage, N: number, H: number): void {
+export function lstmStateForward(z: Storage, c: Storage | null, out: Storage, act: Storage | null, N: number, H: number): void {
   const heap = f32Heap(z);
-  if (heap !== null) return lstmForwardWasm(heap, heap.kernels.lstmStateForward, z, c, out, N, H);
+  if (heap !== null) return lstmForwardWasm(heap, heap.kernels.lstmStateForward, z, c, out, act, N, H);
   for (let n = 0; n < N; n++) {
     const zr = n * 4 * H;
+    const ar = n * 3 * H;
     for (let j = 0, s = n * H; j < H; j++, s++) {
-      const ig = sigmoid(z[zr + j]!) * Math.tanh(z[zr + 2 * H + j]!);
-      out[s] = c === null ? ig : sigmoid(z[zr + H + j]!) * c[s]! + ig;
+      const i = sigmoid(z[zr + j]!);
+      const t = Math.tanh(z[zr + 2 * H + j]!);
+      const f = sigmoid(z[zr + H + j]!);
+      out[s] = c === null ? i * t : f * c[s]! + i * t;
+      if (act !== null) {
+        act[ar + j] = i;
+        act[ar + H + j] = f;
+        act[ar + 2 * H + j] = t;
+      }
     }
   }
 }
 
-/** From gy = ∂L/∂c': dz (every column; the o block 0) and dc = gy·σ(z_f) (only with c); either may be null. */
-export function lstmStateBackward(z: Storage, c: Storage | null, gy: Storage, dz: Storage | null, dc: Storage | null, N: number, H: number): void {
-  const heap = f32Heap(z);
-  if (heap !== null) return lstmBackwardWasm(heap, heap.kernels.lstmStateBackward, z, c, gy, dz, dc, N, H);
+/** From gy = ∂L/∂c' and the forward's act: dz (every column; the o block 0) and dc = gy·σ(z_f) (only with c); either may be null. */
+export function lstmStateBackward(act: Storage, c: Storage | null, gy: Storage, dz: Storage | null, dc: Storage | null, N: number, H: number): void {
+  const heap = f32Heap(act);
+  if (heap !== null) return lstmBackwardWasm(heap, heap.kernels.lstmStateBackward, act, c, gy, dz, dc, N, H);
   for (let n = 0; n < N; n++) {
     const zr = n * 4 * H;
+    const ar = n * 3 * H;
     for (let j = 0, s = n * H; j < H; j++, s++) {
       const g = gy[s]!;
-      const f = sigmoid(z[zr + H + j]!);
+      const f = act[ar + H + j]!;
       if (dz !== null) {
-        const i = sigmoid(z[zr + j]!);
-        const t = Math.tanh(z[zr + 2 * H + j]!);
+        const i = act[ar + j]!;
+        const t = act[ar + 2 * H + j]!;
         dz[zr + j] = g * t * (i * (1 - i));
         dz[zr + H + j] = c === null ? 0 : g * c[s]! * (f * (1 - f));
         dz[zr + 2 * H + j] = g * i * (1 - t * t);
@@ -67,25 +84,35 @@ export function lstmStateBackward(z: Storage, c: Storage | null, gy: Storage, dz
 }
 
 /** h' = σ(z_o)·tanh(c'). */
-export function lstmOutputForward(z: Storage, c2: Storage, out: Storage, N: number, H: number): void {
+export function lstmOutputForward(z: Storage, c2: Storage, out: Storage, act: Storage | null, N: number, H: number): void {
   const heap = f32Heap(z);
-  if (heap !== null) return lstmForwardWasm(heap, heap.kernels.lstmOutputForward, z, c2, out, N, H);
+  if (heap !== null) return lstmForwardWasm(heap, heap.kernels.lstmOutputForward, z, c2, out, act, N, H);
   for (let n = 0; n < N; n++) {
     const zo = n * 4 * H + 3 * H;
-    for (let j = 0, s = n * H; j < H; j++, s++) out[s] = sigmoid(z[zo + j]!) * Math.tanh(c2[s]!);
+    const ar = n * 2 * H;
+    for (let j = 0, s = n * H; j < H; j++, s++) {
+      const o = sigmoid(z[zo + j]!);
+      const t = Math.tanh(c2[s]!);
+      out[s] = o * t;
+      if (act !== null) {
+        act[ar + j] = o;
+        act[ar + H + j] = t;
+      }
+    }
   }
 }
 
-/** From gy = ∂L/∂h': dz (the i, f, g blocks 0) and dc' = gy·σ(z_o)·(1 − tanh²c'); either may be null. */
-export function lstmOutputBackward(z: Storage, c2: Storage, gy: Storage, dz: Storage | null, dc2: Storage | null, N: number, H: number): void {
-  const heap = f32Heap(z);
-  if (heap !== null) return lstmBackwardWasm(heap, heap.kernels.lstmOutputBackward, z, c2, gy, dz, dc2, N, H);
+/** From gy = ∂L/∂h' and the forward's act: dz (the i, f, g blocks 0) and dc' = gy·σ(z_o)·(1 − tanh²c'); either may be null. */
+export function lstmOutputBackward(act: Storage, gy: Storage, dz: Storage | null, dc2: Storage | null, N: number, H: number): void {
+  const heap = f32Heap(act);
+  if (heap !== null) return lstmBackwardWasm(heap, heap.kernels.lstmOutputBackward, act, null, gy, dz, dc2, N, H);
   for (let n = 0; n < N; n++) {
     const zr = n * 4 * H;
+    const ar = n * 2 * H;
     for (let j = 0, s = n * H; j < H; j++, s++) {
       const g = gy[s]!;
-      const o = sigmoid(z[zr + 3 * H + j]!);
-      const t = Math.tanh(c2[s]!);
+      const o = act[ar + j]!;
+      const t = act[ar + H + j]!;
       if (dz !== null) {
         dz[zr + j] = 0;
         dz[zr + H + j] = 0;

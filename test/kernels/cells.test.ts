@@ -68,12 +68,22 @@ describe('WebAssembly SIMD cell kernels agree with the TypeScript kernels', () =
       fc.property(sizes.chain((s) => fc.tuple(fc.constant(s), rows(s.N * 4 * s.H), rows(s.N * s.H), finiteRows(s.N * s.H))), ([{ N, H, inHeap, mask }, z, c, gy]) => {
         const withC = (mask & 1) !== 0;
         const label = `N ${N} H ${H} c ${withC} heap ${inHeap}`;
-        agree(`lstmStateForward ${label}`, both([z, c], [N * H], ([a, b, o]) => K.lstmStateForward(a!, withC ? b! : null, o!, N, H), inHeap));
-        agree(`lstmStateBackward ${label}`, both([z, c, gy], [N * 4 * H, N * H], ([a, b, g, d, e]) =>
+        const withAct = (mask & 2) === 0; // also inference, which keeps no activations
+        agree(`lstmStateForward ${label}`, both([z, c], [N * H, N * 3 * H], ([a, b, o, s]) => K.lstmStateForward(a!, withC ? b! : null, o!, withAct ? s! : null, N, H), inHeap));
+        agree(`lstmOutputForward ${label}`, both([z, c], [N * H, N * 2 * H], ([a, b, o, s]) => K.lstmOutputForward(a!, b!, o!, withAct ? s! : null, N, H), inHeap));
+        // The backwards read the activations their forward kept: both kinds get the oracle's.
+        const kept = (k: number, fwd: (act: Float32Array) => void): Float32Array => {
+          setKernels('ts');
+          const act = new Float32Array(N * k * H);
+          fwd(act);
+          return act;
+        };
+        const stateAct = kept(3, (act) => K.lstmStateForward(z, withC ? c : null, new Float32Array(N * H), act, N, H));
+        const outputAct = kept(2, (act) => K.lstmOutputForward(z, c, new Float32Array(N * H), act, N, H));
+        agree(`lstmStateBackward ${label}`, both([stateAct, c, gy], [N * 4 * H, N * H], ([a, b, g, d, e]) =>
           K.lstmStateBackward(a!, withC ? b! : null, g!, (mask & 2) === 0 ? d! : null, (mask & 4) === 0 && withC ? e! : null, N, H), inHeap), maxAbs(gy) * maxAbs(c));
-        agree(`lstmOutputForward ${label}`, both([z, c], [N * H], ([a, b, o]) => K.lstmOutputForward(a!, b!, o!, N, H), inHeap));
-        agree(`lstmOutputBackward ${label}`, both([z, c, gy], [N * 4 * H, N * H], ([a, b, g, d, e]) =>
-          K.lstmOutputBackward(a!, b!, g!, (mask & 2) === 0 ? d! : null, (mask & 4) === 0 ? e! : null, N, H), inHeap), maxAbs(gy) * maxAbs(c));
+        agree(`lstmOutputBackward ${label}`, both([outputAct, gy], [N * 4 * H, N * H], ([a, g, d, e]) =>
+          K.lstmOutputBackward(a!, g!, (mask & 2) === 0 ? d! : null, (mask & 4) === 0 ? e! : null, N, H), inHeap), maxAbs(gy));
       }),
       { numRuns: 150 },
     );

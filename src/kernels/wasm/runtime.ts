@@ -9,10 +9,11 @@ export type KernelKind = 'wasm' | 'ts';
 export interface KernelExports {
   sgemm(transA: number, transB: number, M: number, N: number, K: number, a: number, b: number, c: number, accumulate: number, scratch: number): void;
   sgemmScratchBytes(): number;
-  lstmStateForward(z: number, c: number, out: number, N: number, H: number): void;
-  lstmStateBackward(z: number, c: number, gy: number, dz: number, dc: number, N: number, H: number): void;
-  lstmOutputForward(z: number, c2: number, out: number, N: number, H: number): void;
-  lstmOutputBackward(z: number, c2: number, gy: number, dz: number, dc2: number, N: number, H: number): void;
+  lstmStateForward(z: number, c: number, out: number, act: number, N: number, H: number): void;
+  lstmStateBackward(act: number, c: number, gy: number, dz: number, dc: number, N: number, H: number): void;
+  lstmOutputForward(z: number, c2: number, out: number, act: number, N: number, H: number): void;
+  /** The second operand is unused: the signature matches lstmStateBackward's. */
+  lstmOutputBackward(act: number, unused: number, gy: number, dz: number, dc2: number, N: number, H: number): void;
   gruForward(gi: number, gh: number, ghRow: number, h: number, out: number, N: number, H: number): void;
   gruBackward(gi: number, gh: number, ghRow: number, h: number, gy: number, dgi: number, dgh: number, dh: number, N: number, H: number): void;
   addF32(out: number, a: number, b: number, n: number): void;

@@ -68,54 +68,69 @@ function st(p: usize, v: v128, full: bool): void {
 const ZERO: v128 = f32x4.splat(0);
 
 // ---- LSTM ---------------------------------------------------------------------------------------------
-// Gates z [N, 4H] in PyTorch's order i, f, g, o; states [N, H].
+// Gates z [N, 4H] in PyTorch's order i, f, g, o; states [N, H]. The forward kernels keep, in act (0: not
+// kept), the activations their backward needs, so a backward through time computes no exponential:
+// the state step [σ(z_i) | σ(z_f) | tanh(z_g)] [N, 3H], the output step [σ(z_o) | tanh(c')] [N, 2H].
 
 /** c' = σ(z_f)·c + σ(z_i)·tanh(z_g); c = 0 (absent) gives σ(z_i)·tanh(z_g). */
-export function lstmStateForward(z: usize, c: usize, out: usize, N: i32, H: i32): void {
+export function lstmStateForward(z: usize, c: usize, out: usize, act: usize, N: i32, H: i32): void {
   for (let n = 0; n < N; n++) {
     const zr = z + <usize>(n * 4 * H) * 4;
+    const ar: usize = act == 0 ? 0 : act + <usize>(n * 3 * H) * 4;
     const sr = <usize>(n * H) * 4;
     let j = 0;
-    for (; j + 4 <= H; j += 4) lstmStateForwardAt(zr, c, out, sr, H, j, true);
-    for (; j < H; j++) lstmStateForwardAt(zr, c, out, sr, H, j, false);
+    for (; j + 4 <= H; j += 4) lstmStateForwardAt(zr, c, out, ar, sr, H, j, true);
+    for (; j < H; j++) lstmStateForwardAt(zr, c, out, ar, sr, H, j, false);
   }
 }
 
 // @ts-ignore: decorator
 @inline
-function lstmStateForwardAt(zr: usize, c: usize, out: usize, sr: usize, H: i32, j: i32, full: bool): void {
+function lstmStateForwardAt(zr: usize, c: usize, out: usize, ar: usize, sr: usize, H: i32, j: i32, full: bool): void {
   const q = <usize>j * 4;
   const h4 = <usize>H * 4;
-  const ig = f32x4.mul(sigmoidv(ld(zr + q, full)), tanhv(ld(zr + 2 * h4 + q, full)));
-  st(out + sr + q, c == 0 ? ig : f32x4.add(f32x4.mul(sigmoidv(ld(zr + h4 + q, full)), ld(c + sr + q, full)), ig), full);
+  const i = sigmoidv(ld(zr + q, full));
+  const t = tanhv(ld(zr + 2 * h4 + q, full));
+  const ig = f32x4.mul(i, t);
+  if (c == 0 && ar == 0) {
+    st(out + sr + q, ig, full);
+    return;
+  }
+  const f = sigmoidv(ld(zr + h4 + q, full));
+  st(out + sr + q, c == 0 ? ig : f32x4.add(f32x4.mul(f, ld(c + sr + q, full)), ig), full);
+  if (ar != 0) {
+    st(ar + q, i, full);
+    st(ar + h4 + q, f, full);
+    st(ar + 2 * h4 + q, t, full);
+  }
 }
 
 /**
- * From gy = ∂L/∂c': dz (all 4H columns; the o block is 0) and, when dc ≠ 0 and c ≠ 0, dc = gy·σ(z_f).
- * dz = 0 skips the gates' gradient.
+ * From gy = ∂L/∂c' and the forward's act: dz (all 4H columns; the o block is 0) and, when dc ≠ 0,
+ * dc = gy·σ(z_f). dz = 0 skips the gates' gradient.
  */
-export function lstmStateBackward(z: usize, c: usize, gy: usize, dz: usize, dc: usize, N: i32, H: i32): void {
+export function lstmStateBackward(act: usize, c: usize, gy: usize, dz: usize, dc: usize, N: i32, H: i32): void {
   for (let n = 0; n < N; n++) {
-    const zr = z + <usize>(n * 4 * H) * 4;
+    const ar = act + <usize>(n * 3 * H) * 4;
     const dr: usize = dz == 0 ? 0 : dz + <usize>(n * 4 * H) * 4;
     const sr = <usize>(n * H) * 4;
     let j = 0;
-    for (; j + 4 <= H; j += 4) lstmStateBackwardAt(zr, c, gy, dr, dc, sr, H, j, true);
-    for (; j < H; j++) lstmStateBackwardAt(zr, c, gy, dr, dc, sr, H, j, false);
+    for (; j + 4 <= H; j += 4) lstmStateBackwardAt(ar, c, gy, dr, dc, sr, H, j, true);
+    for (; j < H; j++) lstmStateBackwardAt(ar, c, gy, dr, dc, sr, H, j, false);
   }
 }
 
 // @ts-ignore: decorator
 @inline
-function lstmStateBackwardAt(zr: usize, c: usize, gy: usize, dr: usize, dc: usize, sr: usize, H: i32, j: i32, full: bool): void {
+function lstmStateBackwardAt(ar: usize, c: usize, gy: usize, dr: usize, dc: usize, sr: usize, H: i32, j: i32, full: bool): void {
   const q = <usize>j * 4;
   const h4 = <usize>H * 4;
   const one = f32x4.splat(1.0);
   const g = ld(gy + sr + q, full);
-  const f = sigmoidv(ld(zr + h4 + q, full));
+  const f = ld(ar + h4 + q, full);
   if (dr != 0) {
-    const i = sigmoidv(ld(zr + q, full));
-    const t = tanhv(ld(zr + 2 * h4 + q, full));
+    const i = ld(ar + q, full);
+    const t = ld(ar + 2 * h4 + q, full);
     st(dr + q, f32x4.mul(f32x4.mul(g, t), f32x4.mul(i, f32x4.sub(one, i))), full);
     st(dr + h4 + q, c == 0 ? ZERO : f32x4.mul(f32x4.mul(g, ld(c + sr + q, full)), f32x4.mul(f, f32x4.sub(one, f))), full);
     st(dr + 2 * h4 + q, f32x4.mul(f32x4.mul(g, i), f32x4.sub(one, f32x4.mul(t, t))), full);
@@ -125,43 +140,51 @@ function lstmStateBackwardAt(zr: usize, c: usize, gy: usize, dr: usize, dc: usiz
 }
 
 /** h' = σ(z_o)·tanh(c'). */
-export function lstmOutputForward(z: usize, c2: usize, out: usize, N: i32, H: i32): void {
+export function lstmOutputForward(z: usize, c2: usize, out: usize, act: usize, N: i32, H: i32): void {
   for (let n = 0; n < N; n++) {
     const zo = z + <usize>(n * 4 * H + 3 * H) * 4;
+    const ar: usize = act == 0 ? 0 : act + <usize>(n * 2 * H) * 4;
     const sr = <usize>(n * H) * 4;
     let j = 0;
-    for (; j + 4 <= H; j += 4) {
-      const q = <usize>j * 4;
-      st(out + sr + q, f32x4.mul(sigmoidv(ld(zo + q, true)), tanhv(ld(c2 + sr + q, true))), true);
-    }
-    for (; j < H; j++) {
-      const q = <usize>j * 4;
-      st(out + sr + q, f32x4.mul(sigmoidv(ld(zo + q, false)), tanhv(ld(c2 + sr + q, false))), false);
-    }
-  }
-}
-
-/** From gy = ∂L/∂h': dz (the i, f, g blocks 0) and dc' = gy·σ(z_o)·(1 − tanh²c'); either may be 0. */
-export function lstmOutputBackward(z: usize, c2: usize, gy: usize, dz: usize, dc2: usize, N: i32, H: i32): void {
-  for (let n = 0; n < N; n++) {
-    const zr = z + <usize>(n * 4 * H) * 4;
-    const dr: usize = dz == 0 ? 0 : dz + <usize>(n * 4 * H) * 4;
-    const sr = <usize>(n * H) * 4;
-    let j = 0;
-    for (; j + 4 <= H; j += 4) lstmOutputBackwardAt(zr, c2, gy, dr, dc2, sr, H, j, true);
-    for (; j < H; j++) lstmOutputBackwardAt(zr, c2, gy, dr, dc2, sr, H, j, false);
+    for (; j + 4 <= H; j += 4) lstmOutputForwardAt(zo, c2, out, ar, sr, H, j, true);
+    for (; j < H; j++) lstmOutputForwardAt(zo, c2, out, ar, sr, H, j, false);
   }
 }
 
 // @ts-ignore: decorator
 @inline
-function lstmOutputBackwardAt(zr: usize, c2: usize, gy: usize, dr: usize, dc2: usize, sr: usize, H: i32, j: i32, full: bool): void {
+function lstmOutputForwardAt(zo: usize, c2: usize, out: usize, ar: usize, sr: usize, H: i32, j: i32, full: bool): void {
+  const q = <usize>j * 4;
+  const o = sigmoidv(ld(zo + q, full));
+  const t = tanhv(ld(c2 + sr + q, full));
+  st(out + sr + q, f32x4.mul(o, t), full);
+  if (ar != 0) {
+    st(ar + q, o, full);
+    st(ar + <usize>H * 4 + q, t, full);
+  }
+}
+
+/** From gy = ∂L/∂h' and the forward's act: dz (the i, f, g blocks 0) and dc' = gy·σ(z_o)·(1 − tanh²c'); either may be 0. */
+export function lstmOutputBackward(act: usize, _unused: usize, gy: usize, dz: usize, dc2: usize, N: i32, H: i32): void {
+  for (let n = 0; n < N; n++) {
+    const ar = act + <usize>(n * 2 * H) * 4;
+    const dr: usize = dz == 0 ? 0 : dz + <usize>(n * 4 * H) * 4;
+    const sr = <usize>(n * H) * 4;
+    let j = 0;
+    for (; j + 4 <= H; j += 4) lstmOutputBackwardAt(ar, gy, dr, dc2, sr, H, j, true);
+    for (; j < H; j++) lstmOutputBackwardAt(ar, gy, dr, dc2, sr, H, j, false);
+  }
+}
+
+// @ts-ignore: decorator
+@inline
+function lstmOutputBackwardAt(ar: usize, gy: usize, dr: usize, dc2: usize, sr: usize, H: i32, j: i32, full: bool): void {
   const q = <usize>j * 4;
   const h4 = <usize>H * 4;
   const one = f32x4.splat(1.0);
   const g = ld(gy + sr + q, full);
-  const o = sigmoidv(ld(zr + 3 * h4 + q, full));
-  const t = tanhv(ld(c2 + sr + q, full));
+  const o = ld(ar + q, full);
+  const t = ld(ar + h4 + q, full);
   if (dr != 0) {
     st(dr + q, ZERO, full);
     st(dr + h4 + q, ZERO, full);
