@@ -1,6 +1,5 @@
-// The worker entry: rebuilds the model over the shared parameters (Hogwild) or a per-step copy of them
-// (sync), then claims jobs from the control SAB and runs forward · loss · backward on batches in place:
-// a short claim-compute-signal loop.
+// The worker entry: rebuilds the model over the shared parameters, then claims jobs from the control
+// SAB and runs forward · loss · backward on batches in place: a short claim-compute-signal loop.
 import { parentPort } from 'node:worker_threads';
 import * as Comlink from 'comlink/dist/esm/comlink.mjs';
 import nodeEndpoint from 'comlink/dist/esm/node-adapter.mjs';
@@ -28,8 +27,6 @@ class TrainWorker implements WorkerApi {
   private carry: ShardCarry | null = null;
   private optimizer: Optimizer | null = null;
   private sharedBuffers!: Storage;
-  /** Sync mode: the model's parameters are `own`, a copy of the shared ones as of the start of `step`. */
-  private replica: { shared: Storage; own: Storage; step: number } | null = null;
   /** Made in init, after the thread adopts the run's heap, so a step's tensors sit beside the parameters. */
   private arena!: Arena;
   private jobsRun = 0;
@@ -46,16 +43,7 @@ class TrainWorker implements WorkerApi {
     this.arena = new Arena(1 << 22);
     this.model = buildModel(cfg.model, cfg.seed);
     const paramCount = ParamLayout.of(this.model).size;
-    const shared = floatView(cfg.dtype, r.params, r.paramsByteOffset / BYTES[cfg.dtype], paramCount);
-    // Sync mode computes on a private replica of the parameters, refreshed by one bulk copy per step (see
-    // train): the copy streams the lines the update wrote on another core, where the products would fetch
-    // each one on a miss (+5-8% samples/s for the MLP, 1 and 2 workers). Hogwild's updates must land in
-    // the shared parameters themselves.
-    const replicate = cfg.mode === 'sync';
-    const bytes = paramCount * BYTES[cfg.dtype];
-    const own = !replicate ? shared : heap !== null ? heap.view(cfg.dtype, heap.alloc(bytes), paramCount) : floatView(cfg.dtype, new SharedArrayBuffer(Math.max(1, bytes)), 0, paramCount);
-    const { layout } = shareParameters(this.model, { params: own });
-    this.replica = replicate ? { shared, own, step: -1 } : null;
+    const { layout } = shareParameters(this.model, { params: floatView(cfg.dtype, r.params, r.paramsByteOffset / BYTES[cfg.dtype], paramCount) });
     this.ctl = new Int32Array(r.ctl);
     this.f64 = new Float64Array(r.f64);
     this.lay = f64Layout(cfg.jobs, cfg.workers);
@@ -86,7 +74,6 @@ class TrainWorker implements WorkerApi {
 
   loadWeights(): void {
     copyBuffers(this.model, this.sharedBuffers, 'in');
-    if (this.replica !== null) this.replica.step = -1;
   }
 
   async shutdown(): Promise<void> {
@@ -131,15 +118,6 @@ class TrainWorker implements WorkerApi {
     const to = ctl[base + JOB.TO]!;
     const n = ctl[base + JOB.N]!;
     const shard = ctl[base + JOB.SHARD]!;
-    const rep = this.replica;
-    if (rep !== null) {
-      // A step's jobs are posted after the previous step's update is applied: the copy is of its result.
-      const step = Math.floor(ctl[base + JOB.DRAW]! / cfg.shards);
-      if (rep.step !== step) {
-        rep.own.set(rep.shared);
-        rep.step = step;
-      }
-    }
     // Non-learned state (running statistics) follows shard 0 alone, as DDP follows rank 0; Hogwild lets every job write it.
     const ownsBuffers = shard <= 0;
     if (ownsBuffers) copyBuffers(model, this.sharedBuffers, 'in');
