@@ -126,15 +126,17 @@ export function lstmOutputBackward(act: Storage, gy: Storage, dz: Storage | null
 
 /**
  * GRU: r = σ(gi_r + gh_r), u = σ(gi_z + gh_z), m = tanh(gi_n + r·gh_n), h' = m + u·(h − m). gh is [N, 3H],
- * or one row [3H] for every sample (ghRow), or null (zeros); h null is the zero state.
+ * or one row [3H] for every sample (ghRow), or null (zeros); h null is the zero state. `act` (null: not
+ * kept) receives [r | u | m] [N, 3H] for the backward.
  */
-export function gruForward(gi: Storage, gh: Storage | null, ghRow: boolean, h: Storage | null, out: Storage, N: number, H: number): void {
+export function gruForward(gi: Storage, gh: Storage | null, ghRow: boolean, h: Storage | null, out: Storage, act: Storage | null, N: number, H: number): void {
   const heap = f32Heap(gi);
   if (heap !== null) {
     const a = heap.input(0, gi as Float32Array), b = heap.input(1, gh as Float32Array | null), c = heap.input(2, h as Float32Array | null);
-    const o = heap.output(3, out as Float32Array);
-    heap.kernels.gruForward(a, b, ghRow ? 1 : 0, c, o, N, H);
+    const o = heap.output(3, out as Float32Array), k = heap.output(4, act as Float32Array | null);
+    heap.kernels.gruForward(a, b, ghRow ? 1 : 0, c, o, k, N, H);
     heap.flush(3, out as Float32Array);
+    heap.flush(4, act as Float32Array | null);
     return;
   }
   for (let n = 0; n < N; n++) {
@@ -151,16 +153,24 @@ export function gruForward(gi: Storage, gh: Storage | null, ghRow: boolean, h: S
       if (gh !== null) an += r * gh[hr + 2 * H + j]!;
       const m = Math.tanh(an);
       out[s] = m + u * ((h === null ? 0 : h[s]!) - m);
+      if (act !== null) {
+        act[ir + j] = r;
+        act[ir + H + j] = u;
+        act[ir + 2 * H + j] = m;
+      }
     }
   }
 }
 
-/** From gy = ∂L/∂h': dgi and dgh [N, 3H] (per sample even for a shared gh row) and dh [N, H]; each may be null. */
-export function gruBackward(gi: Storage, gh: Storage | null, ghRow: boolean, h: Storage | null, gy: Storage,
+/**
+ * From gy = ∂L/∂h' and the forward's act [r | u | m]: dgi and dgh [N, 3H] (per sample even for a shared
+ * gh row) and dh [N, H]; each may be null.
+ */
+export function gruBackward(act: Storage, gh: Storage | null, ghRow: boolean, h: Storage | null, gy: Storage,
   dgi: Storage | null, dgh: Storage | null, dh: Storage | null, N: number, H: number): void {
-  const heap = f32Heap(gi);
+  const heap = f32Heap(act);
   if (heap !== null) {
-    const a = heap.input(0, gi as Float32Array), b = heap.input(1, gh as Float32Array | null), c = heap.input(2, h as Float32Array | null);
+    const a = heap.input(0, act as Float32Array), b = heap.input(1, gh as Float32Array | null), c = heap.input(2, h as Float32Array | null);
     const g = heap.input(3, gy as Float32Array);
     const d = heap.output(4, dgi as Float32Array | null), e = heap.output(5, dgh as Float32Array | null), f = heap.output(6, dh as Float32Array | null);
     heap.kernels.gruBackward(a, b, ghRow ? 1 : 0, c, g, d, e, f, N, H);
@@ -173,16 +183,10 @@ export function gruBackward(gi: Storage, gh: Storage | null, ghRow: boolean, h: 
     const ir = n * 3 * H;
     const hr = ghRow ? 0 : ir;
     for (let j = 0, s = n * H; j < H; j++, s++) {
-      let ar = gi[ir + j]!, az = gi[ir + H + j]!, an = gi[ir + 2 * H + j]!;
       const hn = gh === null ? 0 : gh[hr + 2 * H + j]!;
-      if (gh !== null) {
-        ar += gh[hr + j]!;
-        az += gh[hr + H + j]!;
-      }
-      const r = sigmoid(ar);
-      const u = sigmoid(az);
-      if (gh !== null) an += r * hn;
-      const m = Math.tanh(an);
+      const r = act[ir + j]!;
+      const u = act[ir + H + j]!;
+      const m = act[ir + 2 * H + j]!;
       const g = gy[s]!;
       // h' = m + u·(h − m): ∂/∂m = 1 − u, ∂/∂u = h − m, ∂/∂h = u
       const dn = g * (1 - u) * (1 - m * m);

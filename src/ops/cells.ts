@@ -34,15 +34,15 @@ function stateOf(gates: Tensor, N: number, H: number): Tensor {
 }
 
 /**
- * The activations a cell's forward keeps for its backward ([N, k·H]), when the op will be recorded: its
- * backward then reads them instead of recomputing an exponential per gate (about a third of an LSTM
- * training step's cell time).
+ * The activations a cell's forward keeps for its backward ([N, k·H]) when the op will be recorded (grad
+ * enabled, some input requiring grad): its backward then reads them instead of recomputing an exponential
+ * per gate (about a third of an LSTM training step's cell time).
  */
-function keptActivations(gates: Tensor, c: Tensor | null, N: number, k: number, H: number): Tensor | null {
-  if (!isGradEnabled() || !(gates.requiresGrad || c?.requiresGrad === true)) return null;
+function keptActivations(like: Tensor, N: number, k: number, H: number, a: Tensor | null, b: Tensor | null, c: Tensor | null = null): Tensor | null {
+  if (!isGradEnabled() || !(a?.requiresGrad === true || b?.requiresGrad === true || c?.requiresGrad === true)) return null;
   stateShape[0] = N;
   stateShape[1] = k * H;
-  return empty(stableShape(stateShape), gates.dtype);
+  return empty(stableShape(stateShape), like.dtype);
 }
 
 const LSTM_CELL_STATE = defineOp<Tensor | null>({
@@ -68,7 +68,7 @@ export function lstmCellState(gates: Tensor, c: Tensor | null): Tensor {
   if (c !== null) checkTensor('lstmCellState', 'c', c);
   const [N, H] = cellSizes('lstmCellState', gates, 4, 'gates', [['c', c]]);
   const out = stateOf(gates, N, H);
-  const act = keptActivations(gates, c, N, 3, H);
+  const act = keptActivations(gates, N, 3, H, gates, c);
   lstmStateForward(gates.data, c?.data ?? null, out.data, act?.data ?? null, N, H);
   return c === null ? recordOp(LSTM_CELL_STATE, out, act, gates) : recordOp(LSTM_CELL_STATE, out, act, gates, c);
 }
@@ -93,35 +93,27 @@ export function lstmCellOutput(gates: Tensor, c: Tensor): Tensor {
   checkTensor('lstmCellOutput', 'c', c);
   const [N, H] = cellSizes('lstmCellOutput', gates, 4, 'gates', [['c', c]]);
   const out = stateOf(gates, N, H);
-  const act = keptActivations(gates, c, N, 2, H);
+  const act = keptActivations(gates, N, 2, H, gates, c);
   lstmOutputForward(gates.data, c.data, out.data, act?.data ?? null, N, H);
   return recordOp(LSTM_CELL_OUTPUT, out, act, gates, c);
 }
 
-/** Which of gruCell's optional inputs were given, so backward knows what inputs[1] and inputs[2] are. */
-interface GruAttrs {
-  hasGh: boolean;
-  hasH: boolean;
-}
-const GRU_ATTRS: readonly GruAttrs[] = [
-  { hasGh: false, hasH: false }, { hasGh: false, hasH: true },
-  { hasGh: true, hasH: false }, { hasGh: true, hasH: true },
-];
-
-const GRU_CELL = defineOp<GruAttrs>({
+const GRU_CELL = defineOp<Tensor | null>({
   name: 'gruCell',
   inputs: ['inputGates', 'hiddenGates', 'h'],
-  backward: (gy, { inputs, attrs: { hasGh, hasH } }) => {
+  backward: (gy, { inputs, attrs: act }) => {
     const gi = inputs[0]!;
-    const gh = hasGh ? inputs[1]! : null;
-    const h = hasH ? inputs[hasGh ? 2 : 1]! : null;
     const [N, G] = gi.shape as [number, number];
+    // Which optional inputs were given: with two, the second is hiddenGates ([N, 3H] or [3H]) or h ([N, H]).
+    const second = inputs[1];
+    const gh = second !== undefined && second.shape[second.ndim - 1] === G ? second : null;
+    const h = inputs.length === 3 ? inputs[2]! : gh === null ? (second ?? null) : null;
     const dgi = gi.requiresGrad ? empty(gi.shape, gi.dtype) : null;
     // A shared [3H] row gets per-sample gradients [N, 3H]; the engine sums them back to the row.
     const dgh = gh?.requiresGrad === true ? empty(gi.shape, gi.dtype) : null;
     const dh = h?.requiresGrad === true ? empty(h.shape, h.dtype) : null;
-    gruBackward(gi.data, gh?.data ?? null, gh?.ndim === 1, h?.data ?? null, gy.data, dgi?.data ?? null, dgh?.data ?? null, dh?.data ?? null, N, G / 3);
-    return hasGh ? grads(dgi, dgh, dh) : grads(dgi, dh);
+    gruBackward(act!.data, gh?.data ?? null, gh?.ndim === 1, h?.data ?? null, gy.data, dgi?.data ?? null, dgh?.data ?? null, dh?.data ?? null, N, G / 3);
+    return gh !== null ? grads(dgi, dgh, dh) : grads(dgi, dh);
   },
 });
 
@@ -145,8 +137,8 @@ export function gruCell(inputGates: Tensor, hiddenGates: Tensor | null, h: Tenso
     sameDType('gruCell', inputGates, gh);
   }
   const out = stateOf(inputGates, N, H);
-  gruForward(inputGates.data, gh?.data ?? null, gh?.ndim === 1, h?.data ?? null, out.data, N, H);
-  const attrs = GRU_ATTRS[(gh === null ? 0 : 2) + (h === null ? 0 : 1)]!;
-  if (gh === null) return h === null ? recordOp(GRU_CELL, out, attrs, inputGates) : recordOp(GRU_CELL, out, attrs, inputGates, h);
-  return h === null ? recordOp(GRU_CELL, out, attrs, inputGates, gh) : recordOp(GRU_CELL, out, attrs, inputGates, gh, h);
+  const act = keptActivations(inputGates, N, 3, H, inputGates, gh, h);
+  gruForward(inputGates.data, gh?.data ?? null, gh?.ndim === 1, h?.data ?? null, out.data, act?.data ?? null, N, H);
+  if (gh === null) return h === null ? recordOp(GRU_CELL, out, act, inputGates) : recordOp(GRU_CELL, out, act, inputGates, h);
+  return h === null ? recordOp(GRU_CELL, out, act, inputGates, gh) : recordOp(GRU_CELL, out, act, inputGates, gh, h);
 }

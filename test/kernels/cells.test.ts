@@ -99,8 +99,13 @@ describe('WebAssembly SIMD cell kernels agree with the TypeScript kernels', () =
           const withH = (mask & 1) !== 0;
           const label = `N ${N} H ${H} gh ${kind} h ${withH} heap ${inHeap}`;
           const ghOf = (b: Float32Array | null): Float32Array | null => (kind === 'none' ? null : b);
-          agree(`gruForward ${label}`, both([gi, ghIn, h], [N * H], ([a, b, c, o]) => K.gruForward(a!, ghOf(b), ghRow, withH ? c! : null, o!, N, H), inHeap));
-          agree(`gruBackward ${label}`, both([gi, ghIn, h, gy], [N * 3 * H, N * 3 * H, N * H], ([a, b, c, g, d, e, f]) =>
+          const withAct = (mask & 2) === 0;
+          agree(`gruForward ${label}`, both([gi, ghIn, h], [N * H, N * 3 * H], ([a, b, c, o, k]) => K.gruForward(a!, ghOf(b), ghRow, withH ? c! : null, o!, withAct ? k! : null, N, H), inHeap));
+          // The backward reads the activations its forward kept: both kinds get the oracle's.
+          setKernels('ts');
+          const act = new Float32Array(N * 3 * H);
+          K.gruForward(gi, ghOf(ghIn), ghRow, withH ? h : null, new Float32Array(N * H), act, N, H);
+          agree(`gruBackward ${label}`, both([act, ghIn, h, gy], [N * 3 * H, N * 3 * H, N * H], ([a, b, c, g, d, e, f]) =>
             K.gruBackward(a!, ghOf(b), ghRow, withH ? c! : null, g!, (mask & 2) === 0 ? d! : null, kind !== 'none' ? e! : null, (mask & 4) === 0 ? f! : null, N, H), inHeap), maxAbs(gy) * maxAbs(h) * maxAbs(gh));
         },
       ),

@@ -14,8 +14,8 @@ export interface KernelExports {
   lstmOutputForward(z: number, c2: number, out: number, act: number, N: number, H: number): void;
   /** The second operand is unused: the signature matches lstmStateBackward's. */
   lstmOutputBackward(act: number, unused: number, gy: number, dz: number, dc2: number, N: number, H: number): void;
-  gruForward(gi: number, gh: number, ghRow: number, h: number, out: number, N: number, H: number): void;
-  gruBackward(gi: number, gh: number, ghRow: number, h: number, gy: number, dgi: number, dgh: number, dh: number, N: number, H: number): void;
+  gruForward(gi: number, gh: number, ghRow: number, h: number, out: number, act: number, N: number, H: number): void;
+  gruBackward(act: number, gh: number, ghRow: number, h: number, gy: number, dgi: number, dgh: number, dh: number, N: number, H: number): void;
   addF32(out: number, a: number, b: number, n: number): void;
   copyF32(out: number, a: number, n: number): void;
   sumSquaresF32(a: number, n: number): number;

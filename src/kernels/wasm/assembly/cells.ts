@@ -198,71 +198,70 @@ function lstmOutputBackwardAt(ar: usize, gy: usize, dr: usize, dc2: usize, sr: u
 // gi = x·W_ihᵀ + b_ih and gh = h·W_hhᵀ + b_hh, [N, 3H] in PyTorch's order r, z, n (gh may be one row
 // [3H] shared by every sample, ghRow = 1, or absent); h [N, H] or absent (zero state).
 //   r = σ(gi_r + gh_r), u = σ(gi_z + gh_z), m = tanh(gi_n + r·gh_n), h' = m + u·(h − m)
+// The forward keeps [r | u | m] [N, 3H] in act (0: not kept) for the backward.
 
-export function gruForward(gi: usize, gh: usize, ghRow: i32, h: usize, out: usize, N: i32, H: i32): void {
+export function gruForward(gi: usize, gh: usize, ghRow: i32, h: usize, out: usize, act: usize, N: i32, H: i32): void {
   for (let n = 0; n < N; n++) {
-    const ir = gi + <usize>(n * 3 * H) * 4;
-    const hr: usize = gh == 0 ? 0 : gh + (ghRow ? 0 : <usize>(n * 3 * H) * 4);
+    const row3 = <usize>(n * 3 * H) * 4;
+    const hr: usize = gh == 0 ? 0 : gh + (ghRow ? 0 : row3);
+    const ar: usize = act == 0 ? 0 : act + row3;
     const sr = <usize>(n * H) * 4;
     let j = 0;
-    for (; j + 4 <= H; j += 4) gruForwardAt(ir, hr, h, out, sr, H, j, true);
-    for (; j < H; j++) gruForwardAt(ir, hr, h, out, sr, H, j, false);
+    for (; j + 4 <= H; j += 4) gruForwardAt(gi + row3, hr, h, out, ar, sr, H, j, true);
+    for (; j < H; j++) gruForwardAt(gi + row3, hr, h, out, ar, sr, H, j, false);
   }
 }
 
 // @ts-ignore: decorator
 @inline
-function gruForwardAt(ir: usize, hr: usize, h: usize, out: usize, sr: usize, H: i32, j: i32, full: bool): void {
+function gruForwardAt(ir: usize, hr: usize, h: usize, out: usize, ar: usize, sr: usize, H: i32, j: i32, full: bool): void {
   const q = <usize>j * 4;
   const h4 = <usize>H * 4;
-  let ar = ld(ir + q, full);
-  let az = ld(ir + h4 + q, full);
-  let an = ld(ir + 2 * h4 + q, full);
+  let pr = ld(ir + q, full);
+  let pz = ld(ir + h4 + q, full);
+  let pn = ld(ir + 2 * h4 + q, full);
   if (hr != 0) {
-    ar = f32x4.add(ar, ld(hr + q, full));
-    az = f32x4.add(az, ld(hr + h4 + q, full));
+    pr = f32x4.add(pr, ld(hr + q, full));
+    pz = f32x4.add(pz, ld(hr + h4 + q, full));
   }
-  const r = sigmoidv(ar);
-  const u = sigmoidv(az);
-  if (hr != 0) an = f32x4.add(an, f32x4.mul(r, ld(hr + 2 * h4 + q, full)));
-  const m = tanhv(an);
+  const r = sigmoidv(pr);
+  const u = sigmoidv(pz);
+  if (hr != 0) pn = f32x4.add(pn, f32x4.mul(r, ld(hr + 2 * h4 + q, full)));
+  const m = tanhv(pn);
   const prev = h == 0 ? ZERO : ld(h + sr + q, full);
   st(out + sr + q, f32x4.add(m, f32x4.mul(u, f32x4.sub(prev, m))), full);
+  if (ar != 0) {
+    st(ar + q, r, full);
+    st(ar + h4 + q, u, full);
+    st(ar + 2 * h4 + q, m, full);
+  }
 }
 
 /**
- * From gy = ∂L/∂h': dgi [N, 3H], dgh [N, 3H] (per sample even when gh is one shared row: the caller
- * sums it) and dh [N, H]; any of the three may be 0.
+ * From gy = ∂L/∂h' and the forward's act: dgi [N, 3H], dgh [N, 3H] (per sample even when gh is one
+ * shared row: the caller sums it) and dh [N, H]; any of the three may be 0.
  */
-export function gruBackward(gi: usize, gh: usize, ghRow: i32, h: usize, gy: usize, dgi: usize, dgh: usize, dh: usize, N: i32, H: i32): void {
+export function gruBackward(act: usize, gh: usize, ghRow: i32, h: usize, gy: usize, dgi: usize, dgh: usize, dh: usize, N: i32, H: i32): void {
   for (let n = 0; n < N; n++) {
     const row3 = <usize>(n * 3 * H) * 4;
     const hr: usize = gh == 0 ? 0 : gh + (ghRow ? 0 : row3);
     const sr = <usize>(n * H) * 4;
     let j = 0;
-    for (; j + 4 <= H; j += 4) gruBackwardAt(gi + row3, hr, h, gy, dgi == 0 ? 0 : dgi + row3, dgh == 0 ? 0 : dgh + row3, dh, sr, H, j, true);
-    for (; j < H; j++) gruBackwardAt(gi + row3, hr, h, gy, dgi == 0 ? 0 : dgi + row3, dgh == 0 ? 0 : dgh + row3, dh, sr, H, j, false);
+    for (; j + 4 <= H; j += 4) gruBackwardAt(act + row3, hr, h, gy, dgi == 0 ? 0 : dgi + row3, dgh == 0 ? 0 : dgh + row3, dh, sr, H, j, true);
+    for (; j < H; j++) gruBackwardAt(act + row3, hr, h, gy, dgi == 0 ? 0 : dgi + row3, dgh == 0 ? 0 : dgh + row3, dh, sr, H, j, false);
   }
 }
 
 // @ts-ignore: decorator
 @inline
-function gruBackwardAt(ir: usize, hr: usize, h: usize, gy: usize, di: usize, dg: usize, dh: usize, sr: usize, H: i32, j: i32, full: bool): void {
+function gruBackwardAt(ar: usize, hr: usize, h: usize, gy: usize, di: usize, dg: usize, dh: usize, sr: usize, H: i32, j: i32, full: bool): void {
   const q = <usize>j * 4;
   const h4 = <usize>H * 4;
   const one = f32x4.splat(1.0);
-  let ar = ld(ir + q, full);
-  let az = ld(ir + h4 + q, full);
-  let an = ld(ir + 2 * h4 + q, full);
   const hn = hr == 0 ? ZERO : ld(hr + 2 * h4 + q, full);
-  if (hr != 0) {
-    ar = f32x4.add(ar, ld(hr + q, full));
-    az = f32x4.add(az, ld(hr + h4 + q, full));
-  }
-  const r = sigmoidv(ar);
-  const u = sigmoidv(az);
-  if (hr != 0) an = f32x4.add(an, f32x4.mul(r, hn));
-  const m = tanhv(an);
+  const r = ld(ar + q, full);
+  const u = ld(ar + h4 + q, full);
+  const m = ld(ar + 2 * h4 + q, full);
   const prev = h == 0 ? ZERO : ld(h + sr + q, full);
   const g = ld(gy + sr + q, full);
   // h' = m + u·(h − m): ∂/∂m = 1 − u, ∂/∂u = h − m, ∂/∂h = u
