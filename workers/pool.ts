@@ -6,7 +6,7 @@ import nodeEndpoint from 'comlink/dist/esm/node-adapter.mjs';
 import { ValueError, WorkerError } from '../src/errors.js';
 import type { Storage } from '../src/tensor/tensor.js';
 import { shardCount, shardRange } from '../src/train/shard.js';
-import { CTL, F64, type FaultPlan, JOB, JobState, type SharedRegions, type WorkerApi, type WorkerInit, ctlWords, f64Layout, groupCounter } from './protocol.js';
+import { CTL, F64, type FaultPlan, JOB, JobState, type SharedRegions, type WorkerApi, type WorkerInit, ctlWords, f64Layout } from './protocol.js';
 import { gradSlots } from './shared.js';
 
 /** Most workers a pool starts: far past any core count here, low enough to catch a typo like 1000. */
@@ -127,7 +127,10 @@ export class WorkerPool {
       h.exited = true;
       h.cause ??= `worker ${index} exited with code ${code}`;
       kill(new WorkerError(h.cause));
-      if (!this.closing) void this.replace(h);
+      if (this.closing) return;
+      // It may have died between storing a group's last DONE and waking this thread: look again.
+      this.bump(CTL.DONE);
+      void this.replace(h);
     });
     const init: WorkerInit = { ...this.opts, index, jobs: this.jobs, fault, regions: this.regions };
     delete (init as Partial<PoolOptions>).faults;
@@ -259,14 +262,12 @@ export class WorkerPool {
   }
 
   /**
-   * Posts k jobs as one group and resolves when all are done. The group's counter is the one of its first
-   * job's index (free while that job is in flight), so the worker that finishes the group's last job,
-   * and only it, wakes this thread.
+   * Posts k jobs as one group and resolves when all are done. The group is named by its first job's index
+   * (unique while that job is in flight); the worker that finishes the group's last job wakes this thread.
    */
   private runGroup(k: number, postJob: (i: number, group: number) => number): Promise<JobResult> {
     const group = this.freeJobs.at(-1);
     if (group === undefined) throw new ValueError(`pool: more than ${this.jobs} jobs in flight`);
-    Atomics.store(this.ctl, groupCounter(this.jobs, group), k);
     const js: number[] = [];
     for (let i = 0; i < k; i++) js.push(postJob(i, group));
     this.bump(CTL.GEN);
@@ -283,7 +284,7 @@ export class WorkerPool {
     return this.failures.reduce((a, b) => a + b, 0);
   }
 
-  /** Times the main thread was signalled: once per finished group of jobs (a step), plus once per fault. */
+  /** Times the main thread was signalled: once per finished group of jobs (a step; twice when its last two jobs end together), plus once per fault. */
   get signals(): number {
     return Atomics.load(this.ctl, CTL.DONE);
   }

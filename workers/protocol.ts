@@ -11,9 +11,9 @@ export const CTL = {
   /** Bumped by the main thread after it posts or re-posts jobs; idle workers wait on it. */
   GEN: 0,
   /**
-   * Bumped by the worker that finishes the last job of a group (a step's shards), and by the main thread
-   * on a fault; the main thread waits on it. Once per group, not per job: every wake-up of the main thread
-   * while workers compute takes a core from one of them.
+   * Bumped by the worker that finds its group (a step's shards) finished after its job, and by the main
+   * thread on a fault; the main thread waits on it. About once per group, not per job: every wake-up of
+   * the main thread while workers compute takes a core from one of them.
    */
   DONE: 1,
   /** 1 tells workers to leave their loop. */
@@ -37,19 +37,17 @@ export const JOB = {
   DRAW: 6,
   /** Result: correct argmax predictions. */
   CORRECT: 7,
-  /** The group's counter of jobs not yet done: the Int32 at groupCounter(jobs, GROUP). */
+  /**
+   * The job's group (a step's shards; one Hogwild batch): the index of its first job. The worker that
+   * finds no job of its group left pending or claimed after its own wakes the main thread.
+   */
   GROUP: 8,
   FIELDS: 9,
 } as const;
 
-/** Int32 index of group counter g in a control SAB of `jobs` jobs: the counters follow the job table. */
-export function groupCounter(jobs: number, g: number): number {
-  return CTL.HEADER + jobs * JOB.FIELDS + g;
-}
-
-/** Int32 words of the control SAB for `jobs` jobs: the header, the job table, one group counter per job. */
+/** Int32 words of the control SAB for `jobs` jobs: the header and the job table. */
 export function ctlWords(jobs: number): number {
-  return CTL.HEADER + jobs * (JOB.FIELDS + 1);
+  return CTL.HEADER + jobs * JOB.FIELDS;
 }
 
 /** A claimed job's state is CLAIMED + the claimer's index: claim and owner change in one atomic word. */

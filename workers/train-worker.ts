@@ -12,7 +12,7 @@ import type { Optimizer } from '../src/optim/optimizer.js';
 import { Arena } from '../src/tensor/arena.js';
 import { type Storage, Tensor } from '../src/tensor/tensor.js';
 import { ShardCarry, ShardedGradients, positionDropout, shardStep, statefulLayers } from '../src/train/shard.js';
-import { CTL, F64, JOB, JobState, type WorkerApi, type WorkerInit, f64Layout, groupCounter } from './protocol.js';
+import { CTL, F64, JOB, JobState, type WorkerApi, type WorkerInit, f64Layout } from './protocol.js';
 import { BYTES, BatchSlots, floatView } from './slots.js';
 import { copyBuffers, gradSlots } from './shared.js';
 
@@ -146,10 +146,29 @@ class TrainWorker implements WorkerApi {
     this.stageFault(shard);
     this.f64[this.lay.busy + cfg.index] = this.f64[this.lay.busy + cfg.index]! + (performance.now() - t0);
     // Results are written before the state flips to DONE: the store is the release the main thread reads after.
+    const group = ctl[base + JOB.GROUP]!;
     Atomics.store(ctl, base + JOB.STATE, JobState.DONE);
-    if (Atomics.sub(ctl, groupCounter(cfg.jobs, ctl[base + JOB.GROUP]!), 1) !== 1) return;
+    if (this.groupBusy(group)) return;
     Atomics.add(ctl, CTL.DONE, 1);
     Atomics.notify(ctl, CTL.DONE);
+  }
+
+  /**
+   * Whether a job of `group` is still pending or claimed. Read after this worker's DONE store: of two
+   * workers finishing the group's last jobs together, at least one sees both DONE (the accesses are
+   * sequentially consistent), so the main thread is always woken; both may wake it, which it tolerates.
+   * Only reads: once the main thread has moved on, a late look at a re-posted table costs a spurious
+   * wake-up at most (a shared countdown decremented that late would corrupt the next group's count).
+   */
+  private groupBusy(group: number): boolean {
+    const { ctl, cfg } = this;
+    for (let j = 0; j < cfg.jobs; j++) {
+      const b = CTL.HEADER + j * JOB.FIELDS;
+      if (ctl[b + JOB.GROUP] !== group) continue;
+      const s = Atomics.load(ctl, b + JOB.STATE);
+      if (s === JobState.PENDING || s >= JobState.CLAIMED) return true;
+    }
+    return false;
   }
 
   /** Test hook: fails the job the plan names, after spoiling its gradient slot (a redo must overwrite it). */

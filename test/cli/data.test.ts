@@ -104,14 +104,34 @@ describe('train configs that point at real data', () => {
   it('a CSV run stopped by Ctrl-C mid-epoch resumes in that epoch at that record and applies every step exactly once', async () => {
     const d = join(root, 'stopped');
     const cfg = writeConfig('big.json', { ...irisCsv('big.csv'), checkpoint: { everySteps: 50 } });
-    const child = spawn(process.execPath, [bin, 'train', cfg, '--output', d], { cwd: root });
+    // A run that does not end gets a diagnostic report (its JS stack, its open handles) into the failure.
+    const reports = join(root, 'reports');
+    mkdirSync(reports);
+    const child = spawn(process.execPath, ['--report-on-signal', '--report-signal=SIGUSR2', `--report-directory=${reports}`, bin, 'train', cfg, '--output', d], { cwd: root });
     let out = '';
+    let err = '';
+    let interrupted = false;
+    child.stderr.on('data', (b: Buffer) => void (err += b.toString()));
     child.stdout.on('data', (b: Buffer) => {
       out += b.toString();
-      if (out.includes('test loss') && !child.killed) child.kill('SIGINT'); // after the first epoch's evaluation
+      if (out.includes('test loss') && !interrupted) interrupted = child.kill('SIGINT'); // after the first epoch's evaluation
     });
-    const code = await new Promise<number | null>((resolve) => child.on('exit', resolve));
-    expect(code, out).toBe(130);
+    const code = await new Promise<number | null>((resolve, reject) => {
+      const deadline = setTimeout(() => {
+        child.kill('SIGUSR2');
+        setTimeout(() => {
+          if (child.exitCode !== null || child.signalCode !== null) return;
+          child.kill('SIGKILL');
+          const report = readdirSync(reports).map((f) => readFileSync(join(reports, f), 'utf8')).join('\n') || 'none written';
+          reject(new Error(`train did not exit within 40 s (${interrupted ? 'SIGINT sent' : "no 'test loss' yet"}); stdout: ${out.slice(-1500)}\nstderr: ${err.slice(-1500)}\nreport: ${report.slice(0, 20_000)}`));
+        }, 3000);
+      }, 40_000);
+      child.on('exit', (c) => {
+        clearTimeout(deadline);
+        resolve(c);
+      });
+    });
+    expect(code, `${out}\n${err}`).toBe(130);
     const stoppedAt = Number(readdirSync(join(d, 'checkpoints')).at(-1)!.slice(5));
     expect(stoppedAt).toBeGreaterThan(180);
     expect(stoppedAt % 180).not.toBe(0); // inside an epoch
