@@ -1,5 +1,6 @@
 // Data-parallel scaling section: samples/s of trainParallel with 1 and 2 workers, sync and Hogwild, on
 // the MLP and the CNN of the sections above, beside one-thread streamgrad and tfjs timed in this section.
+import { Worker } from 'node:worker_threads';
 import { loadMnistDigits, subset } from '../src/data/dataset.js';
 import type { ModelSpec } from '../src/nn/spec.js';
 import { datasetSource } from '../pipelines/sources/dataset.js';
@@ -8,6 +9,7 @@ import { mnistBatches } from './data.js';
 import { MLP_BATCH, mlpStreamgrad, mlpTfjs } from './mlp.js';
 import { CNN, modelStreamgrad, modelTfjs } from './models.js';
 import { type BenchSection, type Contender, median, timeInterleaved } from './report.js';
+import type { ThreadLoopJob } from './thread-loop.js';
 import type { TfBackend } from './tfjs.js';
 
 interface ParallelModel {
@@ -17,6 +19,8 @@ interface ParallelModel {
   batch: number;
   /** Steps per timed run (the first WARMUP share are warm-up). */
   steps: number;
+  /** Seconds per run of the ceiling rows' loops (about a pipeline run's length). */
+  loopSeconds: number;
   /** The one-thread contenders: streamgrad in-process and the tfjs backend that trains this model. */
   oneThread(): Promise<{ contenders: Contender[]; dispose(): void }>;
   tfjs: TfBackend;
@@ -42,6 +46,7 @@ const MLP: ParallelModel = {
   inputShape: [784],
   batch: MLP_BATCH,
   steps: 300,
+  loopSeconds: 3,
   tfjs: 'tfjs-wasm',
   async oneThread() {
     const data = mnistBatches(16, MLP_BATCH);
@@ -62,6 +67,7 @@ const CNN_MODEL: ParallelModel = {
   inputShape: [1, 28, 28],
   batch: 64,
   steps: 150,
+  loopSeconds: 4,
   tfjs: 'tfjs-cpu', // tfjs-wasm cannot train it (no Conv2DBackpropFilter)
   async oneThread() {
     const data = CNN.data(8);
@@ -86,12 +92,36 @@ async function pipelineRate(m: ParallelModel, mode: 'sync' | 'hogwild', workers:
   return (b.samples - a.samples) / (b.seconds - a.seconds);
 }
 
+/**
+ * Samples/s of `threads` copies of the one-thread loop, each on a worker thread of its own with its own
+ * model and batches, run at once: what this machine gives two threads that share nothing (memory
+ * bandwidth, caches and the host are all that can hold them back), the ceiling of any data-parallel mode.
+ */
+async function threadsRate(m: ParallelModel, threads: number): Promise<number> {
+  const job: ThreadLoopJob = { spec: m.spec, inputShape: m.inputShape, batch: m.batch, lr: LR, seconds: m.loopSeconds, warmup: WARMUP };
+  const entry = new URL('./thread-loop.ts', import.meta.url).href;
+  const ws = Array.from({ length: threads }, () => new Worker(new URL('../workers/bootstrap.mjs', import.meta.url), { workerData: { entry, job } }));
+  try {
+    const rates = await Promise.all(ws.map((w) => new Promise<number>((resolve, reject) => {
+      w.once('message', resolve);
+      w.once('error', reject);
+    })));
+    return rates.reduce((a, b) => a + b, 0);
+  } finally {
+    await Promise.all(ws.map((w) => w.terminate()));
+  }
+}
+
 const CONFIGS = [
   { mode: 'sync', workers: 1 },
   { mode: 'sync', workers: 2 },
   { mode: 'hogwild', workers: 1 },
   { mode: 'hogwild', workers: 2 },
+  { mode: 'threads', workers: 1 },
+  { mode: 'threads', workers: 2 },
 ] as const;
+
+const runConfig = (m: ParallelModel, c: (typeof CONFIGS)[number]): Promise<number> => (c.mode === 'threads' ? threadsRate(m, c.workers) : pipelineRate(m, c.mode, c.workers));
 
 export async function benchParallel(opts: { quick: boolean }): Promise<BenchSection> {
   const rounds = opts.quick ? 1 : 5;
@@ -112,7 +142,7 @@ export async function benchParallel(opts: { quick: boolean }): Promise<BenchSect
     for (let r = 0; r < rounds; r++) {
       for (let k = 0; k < CONFIGS.length; k++) {
         const c = CONFIGS[(k + r) % CONFIGS.length]!;
-        runs.get(`${c.mode} ${c.workers}`)!.push(await pipelineRate(m, c.mode, c.workers));
+        runs.get(`${c.mode} ${c.workers}`)!.push(await runConfig(m, c));
       }
     }
     const med = (key: string): number => median(runs.get(key)!);
@@ -121,9 +151,11 @@ export async function benchParallel(opts: { quick: boolean }): Promise<BenchSect
     for (const c of CONFIGS) {
       const v = med(`${c.mode} ${c.workers}`);
       const base = med(`${c.mode} 1`);
-      rows.push([m.name, `pipeline, ${c.mode}, ${c.workers} worker${c.workers > 1 ? 's' : ''}`, Math.round(v), `${(v / base).toFixed(2)}×`, `${(v / peer).toFixed(2)}×`]);
+      const what = c.mode === 'threads' ? `ceiling: one-thread loop on ${c.workers} thread${c.workers > 1 ? 's' : ''}, own model each, nothing shared` : `pipeline, ${c.mode}, ${c.workers} worker${c.workers > 1 ? 's' : ''}`;
+      rows.push([m.name, what, Math.round(v), `${(v / base).toFixed(2)}×`, `${(v / peer).toFixed(2)}×`]);
     }
-    ratios.push(`${m.name.split(',')[0]}: sync 2 workers / 1 worker = ${(med('sync 2') / med('sync 1')).toFixed(2)}× (runs: ${runs.get('sync 2')!.map((v, i) => (v / runs.get('sync 1')![i]!).toFixed(2)).join(', ')})`);
+    const pairs = (k: string): string => runs.get(`${k} 2`)!.map((v, i) => (v / runs.get(`${k} 1`)![i]!).toFixed(2)).join(', ');
+    ratios.push(`${m.name.split(',')[0]}: 2 / 1 worker, sync ${(med('sync 2') / med('sync 1')).toFixed(2)}× (runs: ${pairs('sync')}); the ceiling, 2 / 1 independent loops, ${(med('threads 2') / med('threads 1')).toFixed(2)}× (runs: ${pairs('threads')})`);
   }
   return {
     title: 'Data-parallel training: 1 and 2 workers, sync and Hogwild (samples/s)',
@@ -134,6 +166,7 @@ export async function benchParallel(opts: { quick: boolean }): Promise<BenchSect
       'Sync mode cuts every batch into 4 micro-shards whatever the worker count (so 1 and 2 workers give bit-identical weights); the main thread sums the shard gradients in order and applies the update. Hogwild: each worker trains on whole batches and updates the shared parameters without locks.',
       `Samples/s of a pipeline run is measured from its own telemetry over its last ${Math.round((1 - WARMUP) * 100)}% of ${MLP.steps} (MLP) or ${CNN_MODEL.steps} (CNN) steps: the first ${Math.round(WARMUP * 100)}% are warm-up (worker start-up, and V8 compiling each new worker's code on background threads); ${rounds} runs per configuration in rotating order, medians.`,
       'One-thread rows: the same model and batch on the main thread (streamgrad\'s plain loop, and tfjs with its backend that can train the model), timed in this section.',
+      `Ceiling rows: the one-thread loop on 1 or 2 worker threads at once, each with its own model and batches and nothing shared, ${MLP.loopSeconds} s (MLP) or ${CNN_MODEL.loopSeconds} s (CNN) per run with the same warm-up share, in the same rotation: how far two threads that never wait for each other scale on this machine.`,
       ...ratios,
     ],
   };
