@@ -6,12 +6,16 @@ import type { WorkerPool } from '../workers/pool.js';
 import type { StepGate } from './step-gate.js';
 import type { ComputedBatch, PackedBatch } from './types.js';
 
-/** `gate` (sync mode): dispatch step k only after update k−1 is applied. */
-export function dispatch(pool: WorkerPool, mode: 'sync' | 'hogwild', gate: StepGate, onStart?: (b: PackedBatch) => void): OperatorFunction<PackedBatch, ComputedBatch> {
+/**
+ * `gate` (sync mode): dispatch step k only after update k−1 is applied. `prepare` runs right before a
+ * sync step is posted (the plan of an update the workers apply).
+ */
+export function dispatch(pool: WorkerPool, mode: 'sync' | 'hogwild', gate: StepGate, onStart?: (b: PackedBatch) => void, prepare?: () => void): OperatorFunction<PackedBatch, ComputedBatch> {
   if (mode === 'sync') {
     return concatMap(async (b) => {
       await gate.reached(b.step);
       onStart?.(b);
+      prepare?.();
       return { ...b, ...(await pool.runShards(b.slot, b.n, b.step)) };
     });
   }

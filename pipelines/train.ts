@@ -6,21 +6,21 @@ import { ValueError, checkInt, fmtValue } from '../src/errors.js';
 import { noGrad } from '../src/autograd/engine.js';
 import type { Module } from '../src/nn/module.js';
 import { shareParameters } from '../src/nn/param-layout.js';
-import { createHeap, kernelsInUse, swapHeap } from '../src/kernels/wasm/runtime.js';
+import { type OptimizerCall, createHeap, kernelsInUse, swapHeap } from '../src/kernels/wasm/runtime.js';
 import { type ModelSpec, buildModel } from '../src/nn/spec.js';
 import type { Optimizer } from '../src/optim/optimizer.js';
 import { type OptimizerSpec, buildOptimizer } from '../src/optim/spec.js';
 import { numel } from '../src/tensor/shape.js';
 import { type Storage, Tensor, allocStorage } from '../src/tensor/tensor.js';
 import { type LossName, LOSS_NAMES, ShardCarry, ShardedGradients, statefulLayers, summedLoss, takesClassIndices } from '../src/train/shard.js';
-import type { FaultPlan } from '../workers/protocol.js';
+import { BACKUP_PLANES, type FaultPlan, PLAN_WIDTH, type UpdateRegions, updateChunks } from '../workers/protocol.js';
 import { WorkerPool, checkWorkers } from '../workers/pool.js';
 import { copyBuffers } from '../workers/shared.js';
 import { type Checkpoint, type CheckpointData, checkpointDirName, saveCheckpoint } from '../src/io/checkpoint.js';
 import type { StateDict } from '../src/nn/module.js';
 import { type CheckpointPolicy, writeCheckpoints } from './checkpoint.js';
 import { join } from 'node:path';
-import { BatchSlots, floatBuffer, floatView } from '../workers/slots.js';
+import { BYTES, BatchSlots, floatBuffer, floatView } from '../workers/slots.js';
 import { applyUpdate } from './apply-update.js';
 import { batch } from './batch.js';
 import { dispatch } from './dispatch.js';
@@ -28,7 +28,7 @@ import { reduceGradients } from './reduce-gradients.js';
 import { report } from './report.js';
 import type { BatchSource } from './source.js';
 import { StepGate } from './step-gate.js';
-import type { StepTelemetry } from './types.js';
+import type { ComputedBatch, StepTelemetry } from './types.js';
 
 export interface ParallelTrainOptions {
   model: ModelSpec;
@@ -50,6 +50,13 @@ export interface ParallelTrainOptions {
    * the worker count, so keep it fixed to compare runs with different worker counts.
    */
   shards?: number;
+  /**
+   * Sync mode: who sums the shard gradients and applies the optimizer step. 'workers' (the default with
+   * the WebAssembly kernels on f32) cuts them into chunks the workers run in parallel, right after the
+   * step's shards, on their own cores' cached copies; 'main' is the main thread, between steps (the only
+   * choice with the TypeScript kernels or f64). Both give the same bits.
+   */
+  update?: 'workers' | 'main';
   /** Batches packed ahead of the workers (default: 2 in sync mode, workers + 1 in Hogwild). */
   batchSlots?: number;
   /** Weights to start from (a state dict by parameter name), instead of the seed's. */
@@ -120,6 +127,7 @@ function check(o: ParallelTrainOptions): Checked {
   const workers = checkWorkers('train', o.workers ?? availableParallelism());
   const mode = o.mode ?? 'sync';
   if (mode !== 'sync' && mode !== 'hogwild') throw new ValueError(`train.mode must be 'sync' or 'hogwild' (got ${fmtValue(mode)})`);
+  if (o.update !== undefined && o.update !== 'workers' && o.update !== 'main') throw new ValueError(`train.update must be 'workers' or 'main' (got ${fmtValue(o.update)})`);
   checkInt('train', 'batchSize', o.batchSize, 1);
   const shards = mode === 'sync' ? checkInt('train', 'shards', o.shards ?? Math.max(4, workers), 1) : 1;
   if (o.batchSize < shards) {
@@ -169,13 +177,33 @@ export function trainParallel(opts: ParallelTrainOptions): ParallelTrainRun {
   const heap = createHeap();
   let { layout, params } = shareParameters(model);
   const heapRange = (bytes: number): number => heap?.alloc(bytes) ?? 0;
+  let gradAt = -1;
   if (heap !== null) {
     const inHeap = heap.view(dtype, heapRange(params.byteLength), params.length);
     inHeap.set(params);
-    ({ layout, params } = shareParameters(model, { params: inHeap, grads: heap.view(dtype, heapRange(params.byteLength), params.length) }));
+    gradAt = heapRange(params.byteLength);
+    ({ layout, params } = shareParameters(model, { params: inHeap, grads: heap.view(dtype, gradAt, params.length) }));
   }
   const mainParams = model.parameters();
   const optimizer: Optimizer | null = c.mode === 'sync' ? buildOptimizer(opts.optimizer, mainParams) : null;
+  const canUpdateOnWorkers = heap !== null && dtype === 'f32';
+  if (opts.update === 'workers' && c.mode === 'sync' && !canUpdateOnWorkers) {
+    throw new ValueError(`train.update 'workers' needs the WebAssembly kernels on f32 parameters (kernels here: ${kernelsInUse()}, dtype: ${dtype}): leave it out or give 'main'`);
+  }
+  const workerUpdate = optimizer !== null && canUpdateOnWorkers && (opts.update ?? 'workers') === 'workers';
+  let update: UpdateRegions | null = null;
+  if (workerUpdate) {
+    // Optimizer state in the heap, where the update jobs read and write it in place.
+    optimizer.stateAllocator = (dt, n) => heap.view(dt, heapRange(n * BYTES[dt]), n).fill(0);
+    const chunks = updateChunks(layout.size);
+    update = {
+      gradByteOffset: gradAt,
+      backupByteOffset: heapRange(BACKUP_PLANES * params.byteLength),
+      chunks,
+      plan: new SharedArrayBuffer((chunks.length + mainParams.length * PLAN_WIDTH) * 8),
+      stamps: new SharedArrayBuffer((chunks.length - 1) * 4),
+    };
+  }
   if (c.mode === 'hogwild') buildOptimizer(opts.optimizer, mainParams); // checks the spec here, not in every worker
   if (opts.resume?.optimizer != null && optimizer !== null) optimizer.loadStateDict(opts.resume.optimizer);
   // Hogwild's workers own their optimizers: a never-stepped shadow on this thread carries the schedule's lr.
@@ -227,12 +255,25 @@ export function trainParallel(opts: ParallelTrainOptions): ParallelTrainRun {
         memory: heap?.memory ?? null, params: params.buffer as SharedArrayBuffer, paramsByteOffset: params.byteOffset,
         buffers, batchX: slots.xBuffer, batchXByteOffset: slots.xByteOffset, batchY: slots.yBuffer, carry, carryRows,
         ...(gradsAt < 0 ? {} : { grads: heap!.bufferCovering(gradsAt + gradBytes), gradsByteOffset: gradsAt }),
+        update,
       },
       watchdogMs: opts.watchdogMs,
       maxRetries: opts.maxRetries,
       faults: opts.faults,
     });
-    const sharded = c.mode === 'sync' ? new ShardedGradients(mainParams, pool.gradSlots) : null;
+    const sharded = c.mode === 'sync' && !workerUpdate ? new ShardedGradients(mainParams, pool.gradSlots) : null;
+    const normSq = workerUpdate ? () => pool.updatedNormSq() : sharded === null ? null : (b: ComputedBatch) => sharded.reduce(b.jobs);
+    /** The step about to be posted: the optimizer's calls, written down for the update jobs instead of run. */
+    const plan = (): void => {
+      const calls: OptimizerCall[] = [];
+      heap!.deferOptimizer = (call) => void calls.push(call);
+      try {
+        optimizer!.step();
+      } finally {
+        heap!.deferOptimizer = null;
+      }
+      pool.setPlan(calls);
+    };
     if (optimizer === null && scheduled !== null) pool.setLr(scheduled.paramGroups[0]!.lr);
     // Credits: one per free slot. observeOn(asap) so a slot released inside applyUpdate is refilled on a
     // fresh stack, not re-entrantly inside the stage that released it.
@@ -261,10 +302,10 @@ export function trainParallel(opts: ParallelTrainOptions): ParallelTrainRun {
       observeOn(asapScheduler),
       batch(opts.source, slots, opts.batchSize, { firstStep, stop: (fill) => opts.signal?.aborted === true || fill >= maxSteps }),
       tap(() => packed++),
-      dispatch(pool, c.mode, gate, () => started++),
-      reduceGradients(sharded),
+      dispatch(pool, c.mode, gate, () => started++, workerUpdate ? plan : undefined),
+      reduceGradients(normSq),
       applyUpdate({
-        optimizer, source: opts.source, gate,
+        optimizer: workerUpdate ? null : optimizer, source: opts.source, gate,
         // Refilled on the next turn of the event loop, after the next step is posted: the fill then overlaps
         // the workers' compute instead of delaying it (~0.25 ms a step for a 128×784 batch).
         release: (slot) => setImmediate(() => credits$.next(slot)),

@@ -6,7 +6,10 @@ import nodeEndpoint from 'comlink/dist/esm/node-adapter.mjs';
 import { ValueError, WorkerError } from '../src/errors.js';
 import type { Storage } from '../src/tensor/tensor.js';
 import { shardCount, shardRange } from '../src/train/shard.js';
-import { CTL, F64, type FaultPlan, JOB, JobState, type SharedRegions, type WorkerApi, type WorkerInit, ctlWords, f64Layout } from './protocol.js';
+import type { OptimizerCall } from '../src/kernels/wasm/runtime.js';
+import {
+  CTL, F64, type FaultPlan, JOB, JobState, PLAN_KERNELS, PLAN_WIDTH, type SharedRegions, UPDATE_JOB, type WorkerApi, type WorkerInit, ctlWords, f64Layout, releaseUpdates,
+} from './protocol.js';
 import { gradSlots } from './shared.js';
 
 /** Most workers a pool starts: far past any core count here, low enough to catch a typo like 1000. */
@@ -14,7 +17,7 @@ export const MAX_WORKERS = 256;
 
 export interface PoolOptions extends Omit<WorkerInit, 'index' | 'jobs' | 'fault' | 'regions'> {
   /** grads may be given (a range of the run's heap); the pool makes a buffer of its own otherwise. */
-  regions: Omit<SharedRegions, 'ctl' | 'f64' | 'grads' | 'gradsByteOffset'> & Partial<Pick<SharedRegions, 'grads' | 'gradsByteOffset'>>;
+  regions: Omit<SharedRegions, 'ctl' | 'f64' | 'grads' | 'gradsByteOffset' | 'update'> & Partial<Pick<SharedRegions, 'grads' | 'gradsByteOffset' | 'update'>>;
   /** Parameters per gradient slot (the ParamLayout size). */
   paramSize: number;
   /** A job claimed for longer than this is a hung worker (default 30 s). */
@@ -60,6 +63,9 @@ export class WorkerPool {
   readonly size: number;
   /** Per-shard gradient slots, filled by workers and summed by the reducer in shard order. */
   readonly gradSlots: Storage[];
+  /** Sync mode with the update on the workers: the update plan and the chunks' Σ g² (see UpdateRegions). */
+  private readonly plan: Float64Array | null;
+  private readonly chunks: number[];
   private readonly ctl: Int32Array;
   private readonly f64: Float64Array;
   private readonly lay: ReturnType<typeof f64Layout>;
@@ -77,7 +83,10 @@ export class WorkerPool {
 
   private constructor(private readonly opts: PoolOptions) {
     this.size = checkWorkers('pool', opts.workers);
-    this.jobs = Math.max(opts.shards, opts.batchSlots);
+    const update = opts.regions.update ?? null;
+    this.chunks = update?.chunks ?? [0];
+    this.plan = update === null ? null : new Float64Array(update.plan);
+    this.jobs = Math.max(opts.shards + this.chunks.length - 1, opts.batchSlots);
     this.lay = f64Layout(this.jobs, this.size);
     const bytes = opts.dtype === 'f32' ? 4 : 8;
     this.regions = {
@@ -86,6 +95,7 @@ export class WorkerPool {
       f64: new SharedArrayBuffer(this.lay.size * 8),
       grads: opts.regions.grads ?? new SharedArrayBuffer(Math.max(1, opts.mode === 'sync' ? opts.shards * opts.paramSize * bytes : bytes)),
       gradsByteOffset: opts.regions.gradsByteOffset ?? 0,
+      update,
     };
     this.ctl = new Int32Array(this.regions.ctl);
     this.f64 = new Float64Array(this.regions.f64);
@@ -158,6 +168,11 @@ export class WorkerPool {
       Atomics.store(this.ctl, at, JobState.PENDING);
       reposted = true;
     }
+    // It may have died between its group's last shard and releasing the group's update jobs.
+    for (let j = 0; j < this.jobs; j++) {
+      const b = CTL.HEADER + j * JOB.FIELDS;
+      if (Atomics.load(this.ctl, b + JOB.STATE) === JobState.WAITING && releaseUpdates(this.ctl, this.jobs, this.ctl[b + JOB.GROUP]!)) reposted = true;
+    }
     if (reposted) this.bump(CTL.GEN);
     this.restarting++;
     try {
@@ -198,8 +213,8 @@ export class WorkerPool {
     this.bump(CTL.DONE); // wake every waiter so it sees the error: no step promise is left pending
   }
 
-  /** Posts a job of group `group` (its counter set by the caller before the GEN bump). */
-  private post(slot: number, from: number, to: number, n: number, shard: number, draw: number, group: number): number {
+  /** Posts a job of group `group` (claimable once the caller bumps GEN; a WAITING one once released). */
+  private post(slot: number, from: number, to: number, n: number, shard: number, draw: number, group: number, state: number = JobState.PENDING): number {
     if (this.fatal !== null) throw this.fatal;
     if (this.closing) throw new WorkerError('pool: used after close()');
     const j = this.freeJobs.pop();
@@ -215,11 +230,12 @@ export class WorkerPool {
     c[b + JOB.GROUP] = group;
     this.retries[j] = 0;
     // The state store publishes the fields above to the worker that claims the job.
-    Atomics.store(c, b + JOB.STATE, JobState.PENDING);
+    Atomics.store(c, b + JOB.STATE, state);
     return j;
   }
 
-  private async collect(js: number[]): Promise<JobResult> {
+  /** Jobs js[from..] carry a loss and a count of correct predictions (the ones before are update jobs). */
+  private async collect(js: number[], from = 0): Promise<JobResult> {
     const c = this.ctl;
     try {
       for (;;) {
@@ -231,11 +247,11 @@ export class WorkerPool {
       }
       let lossSum = 0;
       let correct = 0;
-      for (const j of js) {
-        lossSum += this.f64[this.lay.loss + j]!;
-        correct += c[CTL.HEADER + j * JOB.FIELDS + JOB.CORRECT]!;
+      for (let i = from; i < js.length; i++) {
+        lossSum += this.f64[this.lay.loss + js[i]!]!;
+        correct += c[CTL.HEADER + js[i]! * JOB.FIELDS + JOB.CORRECT]!;
       }
-      return { lossSum, correct, jobs: js.length };
+      return { lossSum, correct, jobs: js.length - from };
     } finally {
       for (const j of js) {
         Atomics.store(c, CTL.HEADER + j * JOB.FIELDS + JOB.STATE, JobState.IDLE);
@@ -250,10 +266,37 @@ export class WorkerPool {
    */
   runShards(slot: number, n: number, step: number): Promise<JobResult> {
     const k = shardCount(n, this.opts.shards);
-    return this.runGroup(k, (s, group) => {
-      const [a, b] = shardRange(n, k, s);
-      return this.post(slot, a, b, n, s, step * this.opts.shards + s, group);
+    const u = this.chunks.length - 1;
+    // Update jobs first: a worker awake now may claim and finish every shard before this loop ends, and
+    // the last shard's worker releases only the update jobs it finds WAITING.
+    return this.runGroup(u + k, (i, group) => {
+      if (i < u) return this.post(i, this.chunks[i]!, this.chunks[i + 1]!, k, UPDATE_JOB, step, group, JobState.WAITING);
+      const [a, b] = shardRange(n, k, i - u);
+      return this.post(slot, a, b, n, i - u, step * this.opts.shards + i - u, group);
+    }, u);
+  }
+
+  /**
+   * The optimizer calls of the next step's update jobs (sync mode with the update on the workers), written
+   * before the step is posted: the posting's state stores publish them.
+   */
+  setPlan(calls: readonly OptimizerCall[]): void {
+    const plan = this.plan!;
+    const head = this.chunks.length;
+    if (head + calls.length * PLAN_WIDTH > plan.length) throw new ValueError(`pool: an update plan of ${calls.length} calls does not fit its region`);
+    plan[0] = calls.length;
+    calls.forEach((c, i) => {
+      const at = head + i * PLAN_WIDTH;
+      plan[at] = PLAN_KERNELS.indexOf(c.kernel);
+      plan.set(c.args, at + 1);
     });
+  }
+
+  /** Σ g² of the last step's reduced gradient (update jobs), its chunks added in order. */
+  updatedNormSq(): number {
+    let sq = 0;
+    for (let u = 1; u < this.chunks.length; u++) sq += this.plan![u]!;
+    return sq;
   }
 
   /** Hogwild mode: one worker trains on the whole batch and updates the shared parameters itself. */
@@ -265,13 +308,13 @@ export class WorkerPool {
    * Posts k jobs as one group and resolves when all are done. The group is named by its first job's index
    * (unique while that job is in flight); the worker that finishes the group's last job wakes this thread.
    */
-  private runGroup(k: number, postJob: (i: number, group: number) => number): Promise<JobResult> {
+  private runGroup(k: number, postJob: (i: number, group: number) => number, resultsFrom = 0): Promise<JobResult> {
     const group = this.freeJobs.at(-1);
     if (group === undefined) throw new ValueError(`pool: more than ${this.jobs} jobs in flight`);
     const js: number[] = [];
     for (let i = 0; i < k; i++) js.push(postJob(i, group));
     this.bump(CTL.GEN);
-    return this.collect(js);
+    return this.collect(js, resultsFrom);
   }
 
   /** The learning rate workers use in Hogwild mode (a schedule on the main thread sets it). */

@@ -21,7 +21,11 @@ export const CTL = {
   HEADER: 4,
 } as const;
 
-/** Int32 fields of one job record, after the header. */
+/**
+ * Int32 fields of one job record, after the header. An update job (SHARD = UPDATE_JOB) reuses them:
+ * SLOT is its chunk, [FROM, TO) the chunk's range of the flat parameters, N the gradient slots to sum,
+ * DRAW the step.
+ */
 export const JOB = {
   STATE: 0,
   /** Batch slot holding the samples. */
@@ -31,7 +35,7 @@ export const JOB = {
   TO: 3,
   /** Samples in the whole batch: the loss is scaled by 1/N. */
   N: 4,
-  /** Gradient slot (sync), or −1: the worker applies its own update to the shared parameters (Hogwild). */
+  /** Gradient slot (sync), −1: the worker applies its own update to the shared parameters (Hogwild), or UPDATE_JOB. */
   SHARD: 5,
   /** Dropout counter of this job: step·shards + shard. */
   DRAW: 6,
@@ -50,8 +54,88 @@ export function ctlWords(jobs: number): number {
   return CTL.HEADER + jobs * JOB.FIELDS;
 }
 
-/** A claimed job's state is CLAIMED + the claimer's index: claim and owner change in one atomic word. */
-export const JobState = { IDLE: 0, PENDING: 1, DONE: 2, CLAIMED: 16 } as const;
+/**
+ * A claimed job's state is CLAIMED + the claimer's index: claim and owner change in one atomic word.
+ * WAITING: posted, but claimable only once the group's shard jobs are done (see releaseUpdates).
+ */
+export const JobState = { IDLE: 0, PENDING: 1, DONE: 2, WAITING: 3, CLAIMED: 16 } as const;
+
+/** JOB.SHARD of a sync step's update job: one chunk of the reduce and the optimizer step, on a worker. */
+export const UPDATE_JOB = -2;
+
+/** Whether a job of `group` is still pending, waiting or claimed. */
+export function groupBusy(ctl: Int32Array, jobs: number, group: number): boolean {
+  for (let j = 0; j < jobs; j++) {
+    const b = CTL.HEADER + j * JOB.FIELDS;
+    if (ctl[b + JOB.GROUP] !== group) continue;
+    const s = Atomics.load(ctl, b + JOB.STATE);
+    if (s === JobState.PENDING || s === JobState.WAITING || s >= JobState.CLAIMED) return true;
+  }
+  return false;
+}
+
+/**
+ * Makes the WAITING jobs of `group` claimable once none of its shard jobs is pending or claimed; true
+ * when it released any (the caller then bumps GEN). Called by each worker after a shard job's DONE and
+ * by the pool after a worker dies: two may release at once, and the compare-and-swap lets one of them
+ * flip each job.
+ */
+export function releaseUpdates(ctl: Int32Array, jobs: number, group: number): boolean {
+  let waiting = false;
+  for (let j = 0; j < jobs; j++) {
+    const b = CTL.HEADER + j * JOB.FIELDS;
+    if (ctl[b + JOB.GROUP] !== group) continue;
+    const s = Atomics.load(ctl, b + JOB.STATE);
+    if (ctl[b + JOB.SHARD]! >= 0 && (s === JobState.PENDING || s >= JobState.CLAIMED)) return false;
+    if (s === JobState.WAITING) waiting = true;
+  }
+  if (!waiting) return false;
+  let released = false;
+  for (let j = 0; j < jobs; j++) {
+    const b = CTL.HEADER + j * JOB.FIELDS;
+    if (ctl[b + JOB.GROUP] === group && Atomics.compareExchange(ctl, b + JOB.STATE, JobState.WAITING, JobState.PENDING) === JobState.WAITING) released = true;
+  }
+  return released;
+}
+
+/**
+ * Elements [chunks[u], chunks[u + 1]) of the flat parameters form update chunk u: a fixed number of
+ * chunks, cut at multiples of 16 elements (64 bytes: two workers never write one cache line), from the
+ * parameter count alone, so the gradient norm's partial sums add up alike for any worker count.
+ * Empty chunks are dropped.
+ */
+export function updateChunks(size: number, count = 8): number[] {
+  const cuts = [0];
+  for (let u = 1; u <= count; u++) {
+    const at = u === count ? size : Math.min(size, Math.ceil((size * u) / count / 16) * 16);
+    if (at > cuts.at(-1)!) cuts.push(at);
+  }
+  return cuts;
+}
+
+/** f64 words per call in the update plan: the kernel's id, then its arguments (adamF32 has 15). */
+export const PLAN_WIDTH = 16;
+/** Kernel ids in the update plan. */
+export const PLAN_KERNELS = ['sgdF32', 'adamF32'] as const;
+/** Backup planes of an update chunk: the parameters, then up to three optimizer state operands. */
+export const BACKUP_PLANES = 4;
+
+/**
+ * Sync mode with the update on the workers: where the update jobs find their operands. All in the run's
+ * WebAssembly heap but `plan` and `stamps`.
+ */
+export interface UpdateRegions {
+  /** Byte offset of the parameters' own gradients, which the update jobs fill with the slots' in-order sum. */
+  gradByteOffset: number;
+  /** Byte offset of the BACKUP_PLANES × paramSize f32 values that make a redone update job start over. */
+  backupByteOffset: number;
+  /** Chunk boundaries (updateChunks). */
+  chunks: number[];
+  /** f64: [calls, one partial Σ g² per chunk, then PLAN_WIDTH words per optimizer call]. */
+  plan: SharedArrayBuffer;
+  /** Int32 per chunk: step + 1 once its backup of that step is complete. */
+  stamps: SharedArrayBuffer;
+}
 
 /** Float64 fields: one run-wide value, then one per job, then two per worker. */
 export const F64 = {
@@ -74,6 +158,8 @@ export interface FaultPlan {
   atJob: number;
   /** Also give the fault to the worker's replacements (a worker that keeps failing). */
   persistent?: boolean;
+  /** Count only jobs of this kind (default: every job). */
+  on?: 'shard' | 'update';
 }
 
 /**
@@ -100,6 +186,8 @@ export interface SharedRegions {
   /** Truncated-BPTT state of stateful recurrent layers, one region per micro-shard (ShardCarry), and its row counters (Int32). */
   carry: SharedArrayBuffer;
   carryRows: SharedArrayBuffer;
+  /** Sync mode with the reduce and the optimizer step on the workers; null when the main thread does them. */
+  update: UpdateRegions | null;
 }
 
 /** What `init` gives a worker: everything it needs to rebuild the model over the shared memory. */

@@ -6,15 +6,57 @@ import nodeEndpoint from 'comlink/dist/esm/node-adapter.mjs';
 import { buildModel } from '../src/nn/spec.js';
 import type { Module } from '../src/nn/module.js';
 import { ParamLayout, shareParameters } from '../src/nn/param-layout.js';
-import { adoptHeap, setKernels } from '../src/kernels/wasm/runtime.js';
+import { OPTIMIZER_KERNELS, type OptimizerCall, type WasmHeap, adoptHeap, runOptimizerRange, setKernels } from '../src/kernels/wasm/runtime.js';
 import { buildOptimizer } from '../src/optim/spec.js';
 import type { Optimizer } from '../src/optim/optimizer.js';
 import { Arena } from '../src/tensor/arena.js';
 import { type Storage, Tensor } from '../src/tensor/tensor.js';
 import { ShardCarry, ShardedGradients, positionDropout, shardStep, statefulLayers } from '../src/train/shard.js';
-import { CTL, F64, JOB, JobState, type WorkerApi, type WorkerInit, f64Layout } from './protocol.js';
+import { CTL, F64, JOB, JobState, PLAN_KERNELS, PLAN_WIDTH, UPDATE_JOB, type UpdateRegions, type WorkerApi, type WorkerInit, f64Layout, groupBusy, releaseUpdates } from './protocol.js';
 import { BYTES, BatchSlots, floatView } from './slots.js';
 import { copyBuffers, gradSlots } from './shared.js';
+
+/** An optimizer call of the step's plan and the flat range of the parameter it updates. */
+interface PlannedCall {
+  call: OptimizerCall;
+  start: number;
+  n: number;
+}
+
+/** The update jobs' operands as byte addresses in the heap, and the plan's shared views. */
+class UpdateView {
+  readonly plan: Float64Array;
+  readonly stamps: Int32Array;
+  readonly grad: number;
+  readonly backup: number;
+
+  constructor(
+    r: UpdateRegions,
+    /** Parameters per gradient slot. */
+    readonly size: number,
+    readonly params: number,
+    readonly slots: number,
+  ) {
+    this.plan = new Float64Array(r.plan);
+    this.stamps = new Int32Array(r.stamps);
+    this.grad = r.gradByteOffset;
+    this.backup = r.backupByteOffset;
+  }
+
+  /** The step's optimizer calls, as the main thread wrote them before posting the step. */
+  calls(): PlannedCall[] {
+    const { plan } = this;
+    const head = 1 + this.stamps.length;
+    const out: PlannedCall[] = [];
+    for (let c = 0; c < plan[0]!; c++) {
+      const at = head + c * PLAN_WIDTH;
+      const kernel = PLAN_KERNELS[plan[at]!]!;
+      const args = Array.from(plan.subarray(at + 1, at + 1 + (kernel === 'sgdF32' ? 11 : 15)));
+      out.push({ call: { kernel, args }, start: (args[0]! - this.params) / 4, n: args[OPTIMIZER_KERNELS[kernel]]! });
+    }
+    return out;
+  }
+}
 
 class TrainWorker implements WorkerApi {
   private cfg!: WorkerInit;
@@ -30,6 +72,8 @@ class TrainWorker implements WorkerApi {
   /** Made in init, after the thread adopts the run's heap, so a step's tensors sit beside the parameters. */
   private arena!: Arena;
   private jobsRun = 0;
+  private heap: WasmHeap | null = null;
+  private upd: UpdateView | null = null;
   private loopDone: Promise<void> = Promise.resolve();
 
   async init(cfg: WorkerInit): Promise<void> {
@@ -39,6 +83,7 @@ class TrainWorker implements WorkerApi {
     // thread's own view of the memory, which the kernels recognise as theirs (a posted buffer would not be).
     setKernels(cfg.kernels);
     const heap = r.memory === null ? null : adoptHeap(r.memory);
+    this.heap = heap;
     if (heap !== null) r.params = r.batchX = r.grads = heap.bufferCovering(r.memory!.buffer.byteLength);
     this.arena = new Arena(1 << 22);
     this.model = buildModel(cfg.model, cfg.seed);
@@ -60,6 +105,7 @@ class TrainWorker implements WorkerApi {
     }
     if (cfg.mode === 'sync') {
       this.sharded = new ShardedGradients(this.model.parameters(), gradSlots(r.grads, cfg.dtype, layout.size, cfg.shards, r.gradsByteOffset));
+      if (r.update !== null) this.upd = new UpdateView(r.update, layout.size, r.paramsByteOffset, r.gradsByteOffset);
     } else {
       this.optimizer = buildOptimizer(cfg.optimizer!, this.model.parameters());
     }
@@ -110,14 +156,36 @@ class TrainWorker implements WorkerApi {
   }
 
   private run(j: number): void {
-    const { ctl, cfg, model } = this;
+    const { ctl, cfg } = this;
     const t0 = performance.now();
     const base = CTL.HEADER + j * JOB.FIELDS;
+    const shard = ctl[base + JOB.SHARD]!;
+    if (shard === UPDATE_JOB) this.update(ctl[base + JOB.SLOT]!, ctl[base + JOB.FROM]!, ctl[base + JOB.TO]!, ctl[base + JOB.N]!, ctl[base + JOB.DRAW]!);
+    else this.compute(j, base, shard);
+    this.stageFault(shard, base);
+    this.f64[this.lay.busy + cfg.index] = this.f64[this.lay.busy + cfg.index]! + (performance.now() - t0);
+    // Results are written before the state flips to DONE: the store is the release the main thread reads after.
+    const group = ctl[base + JOB.GROUP]!;
+    Atomics.store(ctl, base + JOB.STATE, JobState.DONE);
+    // Seen after this DONE store: of two workers ending the group's last jobs together, at least one sees
+    // both DONE (the accesses are sequentially consistent), so no release or wake-up is missed; both may
+    // act, which releasing (by compare-and-swap) and the main thread (which looks at the states) tolerate.
+    if (shard >= 0 && releaseUpdates(ctl, cfg.jobs, group)) {
+      Atomics.add(ctl, CTL.GEN, 1);
+      Atomics.notify(ctl, CTL.GEN);
+    }
+    if (groupBusy(ctl, cfg.jobs, group)) return;
+    Atomics.add(ctl, CTL.DONE, 1);
+    Atomics.notify(ctl, CTL.DONE);
+  }
+
+  /** Forward · loss · backward of samples [FROM, TO) of a batch slot, into gradient slot `shard` (sync) or the own gradients. */
+  private compute(j: number, base: number, shard: number): void {
+    const { ctl, cfg, model } = this;
     const slot = ctl[base + JOB.SLOT]!;
     const from = ctl[base + JOB.FROM]!;
     const to = ctl[base + JOB.TO]!;
     const n = ctl[base + JOB.N]!;
-    const shard = ctl[base + JOB.SHARD]!;
     // Non-learned state (running statistics) follows shard 0 alone, as DDP follows rank 0; Hogwild lets every job write it.
     const ownsBuffers = shard <= 0;
     if (ownsBuffers) copyBuffers(model, this.sharedBuffers, 'in');
@@ -143,39 +211,58 @@ class TrainWorker implements WorkerApi {
       this.optimizer.step(); // Hogwild: written to the shared parameters without a lock, by design
     }
     if (ownsBuffers) copyBuffers(model, this.sharedBuffers, 'out');
-    this.stageFault(shard);
-    this.f64[this.lay.busy + cfg.index] = this.f64[this.lay.busy + cfg.index]! + (performance.now() - t0);
-    // Results are written before the state flips to DONE: the store is the release the main thread reads after.
-    const group = ctl[base + JOB.GROUP]!;
-    Atomics.store(ctl, base + JOB.STATE, JobState.DONE);
-    if (this.groupBusy(group)) return;
-    Atomics.add(ctl, CTL.DONE, 1);
-    Atomics.notify(ctl, CTL.DONE);
   }
 
   /**
-   * Whether a job of `group` is still pending or claimed. Read after this worker's DONE store: of two
-   * workers finishing the group's last jobs together, at least one sees both DONE (the accesses are
-   * sequentially consistent), so the main thread is always woken; both may wake it, which it tolerates.
-   * Only reads: once the main thread has moved on, a late look at a re-posted table costs a spurious
-   * wake-up at most (a shared countdown decremented that late would corrupt the next group's count).
+   * Update job: chunk `chunk` = elements [a, b) of the flat parameters. Sums the k gradient slots into
+   * the parameters' own gradients in slot order (as the main thread's reducer would), records the
+   * chunk's Σ g², and runs the step's optimizer calls on the chunk's piece of each parameter. Parameters
+   * and optimizer state are backed up first, and a redo (its worker died mid-update) restores them, so a
+   * chunk is updated exactly once from the same values.
    */
-  private groupBusy(group: number): boolean {
-    const { ctl, cfg } = this;
-    for (let j = 0; j < cfg.jobs; j++) {
-      const b = CTL.HEADER + j * JOB.FIELDS;
-      if (ctl[b + JOB.GROUP] !== group) continue;
-      const s = Atomics.load(ctl, b + JOB.STATE);
-      if (s === JobState.PENDING || s >= JobState.CLAIMED) return true;
+  private update(chunk: number, a: number, b: number, k: number, step: number): void {
+    const heap = this.heap!;
+    const K = heap.kernels;
+    const u = this.upd!;
+    const calls = u.calls();
+    const redo = Atomics.load(u.stamps, chunk) === step + 1;
+    for (const c of calls) {
+      const lo = Math.max(a, c.start);
+      const hi = Math.min(b, c.start + c.n);
+      if (lo >= hi) continue;
+      const nAddr = OPTIMIZER_KERNELS[c.call.kernel];
+      for (let q = 0; q < nAddr; q++) {
+        if (q === 1 || c.call.args[q] === 0) continue; // the gradient is rebuilt below; absent state has nothing to keep
+        const at = c.call.args[q]! + (lo - c.start) * 4;
+        const saved = u.backup + ((q === 0 ? 0 : q - 1) * u.size + lo) * 4;
+        if (redo) K.copyF32(at, saved, hi - lo);
+        else K.copyF32(saved, at, hi - lo);
+      }
     }
-    return false;
+    if (!redo) Atomics.store(u.stamps, chunk, step + 1);
+    const out = u.grad + a * 4;
+    const slotAt = (s: number): number => u.slots + (s * u.size + a) * 4;
+    if (k === 1) K.copyF32(out, slotAt(0), b - a);
+    else K.addF32(out, slotAt(0), slotAt(1), b - a);
+    for (let s = 2; s < k; s++) K.addF32(out, out, slotAt(s), b - a);
+    u.plan[1 + chunk] = K.sumSquaresF32(out, b - a);
+    for (const c of calls) {
+      const lo = Math.max(a, c.start);
+      const hi = Math.min(b, c.start + c.n);
+      if (lo < hi) runOptimizerRange(K, c.call, lo - c.start, hi - c.start);
+    }
   }
 
-  /** Test hook: fails the job the plan names, after spoiling its gradient slot (a redo must overwrite it). */
-  private stageFault(shard: number): void {
+  /**
+   * Test hook: fails the job the plan names, after spoiling what a redo must redo: its gradient slot,
+   * or (an update job) its chunk of the parameters.
+   */
+  private stageFault(shard: number, base: number): void {
     const f = this.cfg.fault;
-    if (f === null || ++this.jobsRun !== f.atJob) return;
+    if (f === null || (f.on !== undefined && f.on !== (shard === UPDATE_JOB ? 'update' : 'shard'))) return;
+    if (++this.jobsRun !== f.atJob) return;
     if (shard >= 0) for (const p of this.model.parameters()) p.grad!.data.fill(Number.NaN);
+    if (shard === UPDATE_JOB) this.heap!.view('f32', this.upd!.params, this.upd!.size).fill(Number.NaN, this.ctl[base + JOB.FROM]!, this.ctl[base + JOB.TO]!);
     if (f.kind === 'throw') throw new Error(`injected fault at job ${f.atJob}`);
     if (f.kind === 'exit') process.exit(3);
     for (;;); // hang: only the watchdog's terminate ends this

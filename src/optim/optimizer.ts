@@ -158,6 +158,26 @@ export abstract class Optimizer<H extends { lr: number } = { lr: number }, S ext
     this.paramGroups.push(resolved);
   }
 
+  /**
+   * Makes the zero-filled state buffers (default: plain arrays outside any arena). A training run whose
+   * workers apply the update puts them in its WebAssembly heap, where every thread reads them in place.
+   */
+  stateAllocator: ((dtype: 'f32' | 'f64', n: number) => StateBuffer) | null = null;
+
+  /** A fresh zero-filled state buffer with the length and dtype of `like` (state outlives a step). */
+  protected zerosLike(like: Tensor | StateBuffer): StateBuffer {
+    const dtype = like instanceof Tensor ? like.dtype : like instanceof Float32Array ? 'f32' : 'f64';
+    const n = like instanceof Tensor ? like.size : like.length;
+    return this.stateAllocator?.(dtype, n) ?? allocStorage(dtype, n, true, true);
+  }
+
+  /** A loaded buffer copied into `p`'s dtype. */
+  protected copyLike(p: Tensor, src: StateBuffer): StateBuffer {
+    const out = this.zerosLike(p);
+    out.set(src);
+    return out;
+  }
+
   /** Cross-option rules (torch's nesterov check); `where` is the message prefix. */
   protected checkHyper(_where: string, _h: H): void {}
 
@@ -343,19 +363,6 @@ export abstract class Optimizer<H extends { lr: number } = { lr: number }, S ext
   }
 }
 
-/** A fresh zero-filled buffer with the length and dtype of `like`, outside any arena (state outlives a step). */
-function zerosLike(like: Tensor | StateBuffer): StateBuffer {
-  if (like instanceof Tensor) return allocStorage(like.dtype, like.size, true, true);
-  return allocStorage(like instanceof Float32Array ? 'f32' : 'f64', like.length, true, true);
-}
-
-/** A loaded buffer copied into `p`'s dtype. */
-function copyLike(p: Tensor, src: StateBuffer): StateBuffer {
-  const out = zerosLike(p);
-  out.set(src);
-  return out;
-}
-
 /** Rejects entries other than the named ones. */
 function onlyKnown(where: string, kind: string, keys: Iterable<string>, known: readonly string[]): void {
   for (const k of keys) {
@@ -417,10 +424,12 @@ export class SGD extends Optimizer<SGDHyper, SGDState> {
     if (heap !== null) {
       // The same arithmetic in WebAssembly (f64 lanes, one f32 rounding per stored value): the same bits.
       const first = momentum !== 0 && s.momentumBuffer === null;
-      if (first) s.momentumBuffer = zerosLike(p);
+      if (first) s.momentumBuffer = this.zerosLike(p);
       const buf = s.momentumBuffer as Float32Array | null;
       const pa = heap.input(0, p as Float32Array), ga = heap.input(1, grad as Float32Array), ba = heap.input(2, buf);
-      heap.kernels.sgdF32(pa, ga, ba, n, lr, momentum, dampening, nesterov ? 1 : 0, weightDecay, sign, first ? 1 : 0);
+      const nest = nesterov ? 1 : 0, once = first ? 1 : 0;
+      if (heap.deferOptimizer === null) heap.kernels.sgdF32(pa, ga, ba, n, lr, momentum, dampening, nest, weightDecay, sign, once);
+      else heap.defer({ kernel: 'sgdF32', args: [pa, ga, ba, n, lr, momentum, dampening, nest, weightDecay, sign, once] });
       heap.flush(0, p as Float32Array);
       heap.flush(2, buf);
       return;
@@ -435,7 +444,7 @@ export class SGD extends Optimizer<SGDHyper, SGDState> {
     }
     let buf = s.momentumBuffer;
     const first = buf === null;
-    if (buf === null) buf = s.momentumBuffer = zerosLike(p);
+    if (buf === null) buf = s.momentumBuffer = this.zerosLike(p);
     const keep = 1 - dampening;
     for (let i = 0; i < n; i++) {
       let g = sign * grad[i]!;
@@ -451,7 +460,7 @@ export class SGD extends Optimizer<SGDHyper, SGDState> {
     onlyKnown(where, 'buffer', buffers.keys(), ['momentumBuffer']);
     onlyKnown(where, 'scalar', scalars.keys(), []);
     const b = buffers.get('momentumBuffer');
-    return { momentumBuffer: b === undefined ? null : copyLike(p, b) };
+    return { momentumBuffer: b === undefined ? null : this.copyLike(p, b) };
   }
 }
 
@@ -516,7 +525,7 @@ export class Adam extends Optimizer<AdamHyper, AdamState> {
   }
 
   protected initState(p: Tensor, h: AdamHyper): AdamState {
-    return { step: 0, expAvg: zerosLike(p), expAvgSq: zerosLike(p), maxExpAvgSq: h.amsgrad ? zerosLike(p) : null };
+    return { step: 0, expAvg: this.zerosLike(p), expAvgSq: this.zerosLike(p), maxExpAvgSq: h.amsgrad ? this.zerosLike(p) : null };
   }
 
   protected update(h: AdamHyper, p: StateBuffer, grad: StateBuffer, s: AdamState): void {
@@ -532,14 +541,16 @@ export class Adam extends Optimizer<AdamHyper, AdamState> {
     const m = s.expAvg;
     const v = s.expAvgSq;
     // amsgrad switched on after the first step: torch would fail; start the max from zero instead.
-    const vMax = amsgrad ? (s.maxExpAvgSq ??= zerosLike(p)) : null;
+    const vMax = amsgrad ? (s.maxExpAvgSq ??= this.zerosLike(p)) : null;
     const n = p.length;
     const heap = p instanceof Float32Array ? wasmHeap() : null;
     if (heap !== null) {
       // The same arithmetic in WebAssembly (f64 lanes, one f32 rounding per stored value): the same bits.
       const pf = p as Float32Array, mf = m as Float32Array, vf = v as Float32Array, xf = vMax as Float32Array | null;
       const pa = heap.input(0, pf), ga = heap.input(1, grad as Float32Array), ma = heap.input(2, mf), va = heap.input(3, vf), xa = heap.input(4, xf);
-      heap.kernels.adamF32(pa, ga, ma, va, xa, n, stepSize, bc2Sqrt, eps, beta1, beta2, weightDecay, decoupledWeightDecay ? 1 : 0, decay, sign);
+      const dec = decoupledWeightDecay ? 1 : 0;
+      if (heap.deferOptimizer === null) heap.kernels.adamF32(pa, ga, ma, va, xa, n, stepSize, bc2Sqrt, eps, beta1, beta2, weightDecay, dec, decay, sign);
+      else heap.defer({ kernel: 'adamF32', args: [pa, ga, ma, va, xa, n, stepSize, bc2Sqrt, eps, beta1, beta2, weightDecay, dec, decay, sign] });
       heap.flush(0, pf);
       heap.flush(2, mf);
       heap.flush(3, vf);
@@ -576,9 +587,9 @@ export class Adam extends Optimizer<AdamHyper, AdamState> {
     const mx = buffers.get('maxExpAvgSq');
     return {
       step,
-      expAvg: copyLike(p, buffers.get('expAvg')!),
-      expAvgSq: copyLike(p, buffers.get('expAvgSq')!),
-      maxExpAvgSq: mx === undefined ? null : copyLike(p, mx),
+      expAvg: this.copyLike(p, buffers.get('expAvg')!),
+      expAvgSq: this.copyLike(p, buffers.get('expAvgSq')!),
+      maxExpAvgSq: mx === undefined ? null : this.copyLike(p, mx),
     };
   }
 }

@@ -57,6 +57,8 @@ describe('trainParallel, sync mode', () => {
     for (const workers of [1, 2, 4]) {
       expect(await parallelHash({ data, spec: MLP, inputShape: [784], workers }), `${workers} workers`).toBe(want);
     }
+    // The reduce and the optimizer step on the main thread instead of in the workers' update jobs.
+    expect(await parallelHash({ data, spec: MLP, inputShape: [784], workers: 2, update: 'main' }), 'update on the main thread').toBe(want);
   }, 60_000);
 
   it('gives bit-identical CNN parameters after 50 steps for 1, 2 and 4 workers, equal to the core loop', async () => {
@@ -184,6 +186,8 @@ describe('trainParallel, bad input fails on the main thread before any worker st
     [{ inputShape: [1, 28, 27] }, 'Linear(784, 64): input has shape [1,1,28,27], expected [..., 784]'],
     [{ loss: 'mseLoss' }, "loss 'mseLoss' takes dense targets"],
     [{ optimizer: { type: 'SGD', lr: -1 } }, 'lr'],
+    [{ update: 'gpu' }, 'train.update must be \'workers\' or \'main\' (got "gpu")'],
+    [{ update: 'workers', model: { ...MLP, dtype: 'f64' } }, "train.update 'workers' needs the WebAssembly kernels on f32 parameters (kernels here: wasm, dtype: f64)"],
   ] as [Partial<ParallelTrainOptions>, string][])('%j', (patch, message) => {
     expect(() => trainParallel({ ...base(), ...patch } as ParallelTrainOptions)).toThrow(message);
   });

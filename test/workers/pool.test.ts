@@ -43,6 +43,13 @@ describe('WorkerPool faults (2 workers, sync mode)', () => {
     expect(sha256(r.params)).toBe(want);
   }, 60_000);
 
+  it.each(['throw', 'exit', 'hang'] as const)('a worker that %ss in an update job (after spoiling its chunk of the parameters) is replaced, the chunk restored and redone, the result bit-identical', async (kind) => {
+    const r = await run({ 1: { kind, atJob: 2, on: 'update' } }, kind === 'hang' ? 400 : 30_000).done;
+    expect(r.steps).toBe(12);
+    expect(r.workerFailures).toBe(1);
+    expect(sha256(r.params)).toBe(want);
+  }, 60_000);
+
   it.each([
     ['throw', /worker 1 failed 4 times; last cause: worker 1 threw Error: injected fault at job 1/],
     ['exit', /worker 1 failed 4 times; last cause: worker 1 exited with code 3/],

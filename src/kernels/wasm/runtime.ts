@@ -32,6 +32,29 @@ export interface KernelExports {
   col2im(src: number, dst: number, C: number, H: number, W: number, kh: number, kw: number, sh: number, sw: number, ph: number, pw: number, dh: number, dw: number, oh: number, ow: number): void;
 }
 
+/** The optimizers' elementwise kernels and how many byte addresses lead their arguments (n follows them). */
+export const OPTIMIZER_KERNELS = { sgdF32: 3, adamF32: 5 } as const;
+export type OptimizerKernel = keyof typeof OPTIMIZER_KERNELS;
+
+/** One optimizer kernel call on one parameter: its addresses, then n, then its scalars, as the kernel takes them. */
+export interface OptimizerCall {
+  kernel: OptimizerKernel;
+  args: number[];
+}
+
+/**
+ * Runs an optimizer call on elements [from, to) of its parameter only. The kernels are elementwise (each
+ * element's arithmetic reads only that element of each operand), so the pieces of a call give the bits
+ * of the whole call. A null operand (address 0) stays null.
+ */
+export function runOptimizerRange(k: KernelExports, call: OptimizerCall, from: number, to: number): void {
+  const a = OPTIMIZER_KERNELS[call.kernel];
+  const args = call.args.slice();
+  for (let i = 0; i < a; i++) if (args[i] !== 0) args[i] = args[i]! + from * 4;
+  args[a] = to - from;
+  (k[call.kernel] as (...xs: number[]) => void)(...args);
+}
+
 const PAGE = 65536;
 const ALIGN = 64;
 /** 4 GiB, the wasm32 limit; a shared memory must declare its maximum, and V8 only reserves address space. */
@@ -77,6 +100,11 @@ export class WasmHeap {
   private readonly staged = new Uint8Array(STAGING_SLOTS);
   /** Bytes copied into and out of staging so far: 0 when every operand was read in place. */
   stagedBytes = 0;
+  /**
+   * While set, optimizers hand their kernel calls here (through `defer`) instead of running them: a training run's plan of the
+   * update, which its workers carry out by ranges of the parameters (see runOptimizerRange).
+   */
+  deferOptimizer: ((call: OptimizerCall) => void) | null = null;
 
   constructor(readonly memory: WebAssembly.Memory, module: WebAssembly.Module) {
     this.buffer = memory.buffer as SharedArrayBuffer;
@@ -136,6 +164,19 @@ export class WasmHeap {
       if (this.buffers.has(a.buffer)) return a.byteOffset;
     }
     return -1;
+  }
+
+  /**
+   * Hands an optimizer's kernel call (operands already passed through `input`, addresses first) to
+   * `deferOptimizer`. Every operand must live in this memory: another thread runs the call later, where
+   * this thread's staging (and its copy back) cannot follow. Optimizers call their kernel directly
+   * when nothing defers, so a plain step allocates nothing.
+   */
+  defer(call: OptimizerCall): void {
+    for (let i = 0; i < OPTIMIZER_KERNELS[call.kernel]; i++) {
+      if (this.staged[i] === 1) throw new ValueError(`${call.kernel}: operand ${i} of a deferred optimizer step is not in the run's WebAssembly heap`);
+    }
+    this.deferOptimizer!(call);
   }
 
   /**
