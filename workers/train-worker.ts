@@ -43,18 +43,24 @@ class UpdateView {
     this.backup = r.backupByteOffset;
   }
 
+  /** Read into the same objects every time: update jobs run for every chunk of every step. */
+  private readonly planned: PlannedCall[] = [];
+
   /** The step's optimizer calls, as the main thread wrote them before posting the step. */
-  calls(): PlannedCall[] {
-    const { plan } = this;
+  calls(): readonly PlannedCall[] {
+    const { plan, planned } = this;
     const head = 1 + this.stamps.length;
-    const out: PlannedCall[] = [];
-    for (let c = 0; c < plan[0]!; c++) {
+    planned.length = plan[0]!;
+    for (let c = 0; c < planned.length; c++) {
       const at = head + c * PLAN_WIDTH;
       const kernel = PLAN_KERNELS[plan[at]!]!;
-      const args = Array.from(plan.subarray(at + 1, at + 1 + (kernel === 'sgdF32' ? 11 : 15)));
-      out.push({ call: { kernel, args }, start: (args[0]! - this.params) / 4, n: args[OPTIMIZER_KERNELS[kernel]]! });
+      const p = (planned[c] ??= { call: { kernel, args: new Array<number>(PLAN_WIDTH - 1).fill(0) }, start: 0, n: 0 });
+      p.call.kernel = kernel;
+      for (let i = 0; i < PLAN_WIDTH - 1; i++) p.call.args[i] = plan[at + 1 + i]!;
+      p.start = (p.call.args[0]! - this.params) / 4;
+      p.n = p.call.args[OPTIMIZER_KERNELS[kernel]]!;
     }
-    return out;
+    return planned;
   }
 }
 
@@ -226,7 +232,8 @@ class TrainWorker implements WorkerApi {
     const u = this.upd!;
     const calls = u.calls();
     const redo = Atomics.load(u.stamps, chunk) === step + 1;
-    for (const c of calls) {
+    for (let ci = 0; ci < calls.length; ci++) {
+      const c = calls[ci]!;
       const lo = Math.max(a, c.start);
       const hi = Math.min(b, c.start + c.n);
       if (lo >= hi) continue;
@@ -241,12 +248,14 @@ class TrainWorker implements WorkerApi {
     }
     if (!redo) Atomics.store(u.stamps, chunk, step + 1);
     const out = u.grad + a * 4;
-    const slotAt = (s: number): number => u.slots + (s * u.size + a) * 4;
-    if (k === 1) K.copyF32(out, slotAt(0), b - a);
-    else K.addF32(out, slotAt(0), slotAt(1), b - a);
-    for (let s = 2; s < k; s++) K.addF32(out, out, slotAt(s), b - a);
+    const slot0 = u.slots + a * 4;
+    const stride = u.size * 4;
+    if (k === 1) K.copyF32(out, slot0, b - a);
+    else K.addF32(out, slot0, slot0 + stride, b - a);
+    for (let s = 2; s < k; s++) K.addF32(out, out, slot0 + s * stride, b - a);
     u.plan[1 + chunk] = K.sumSquaresF32(out, b - a);
-    for (const c of calls) {
+    for (let ci = 0; ci < calls.length; ci++) {
+      const c = calls[ci]!;
       const lo = Math.max(a, c.start);
       const hi = Math.min(b, c.start + c.n);
       if (lo < hi) runOptimizerRange(K, c.call, lo - c.start, hi - c.start);

@@ -48,11 +48,12 @@ export interface OptimizerCall {
  * of the whole call. A null operand (address 0) stays null.
  */
 export function runOptimizerRange(k: KernelExports, call: OptimizerCall, from: number, to: number): void {
-  const a = OPTIMIZER_KERNELS[call.kernel];
-  const args = call.args.slice();
-  for (let i = 0; i < a; i++) if (args[i] !== 0) args[i] = args[i]! + from * 4;
-  args[a] = to - from;
-  (k[call.kernel] as (...xs: number[]) => void)(...args);
+  const a = call.args;
+  const d = from * 4;
+  const at = (i: number): number => (a[i] === 0 ? 0 : a[i]! + d);
+  // Spelled out, not spread: a worker runs this for every chunk of every step and allocates nothing.
+  if (call.kernel === 'sgdF32') k.sgdF32(at(0), at(1), at(2), to - from, a[4]!, a[5]!, a[6]!, a[7]!, a[8]!, a[9]!, a[10]!);
+  else k.adamF32(at(0), at(1), at(2), at(3), at(4), to - from, a[6]!, a[7]!, a[8]!, a[9]!, a[10]!, a[11]!, a[12]!, a[13]!, a[14]!);
 }
 
 const PAGE = 65536;
