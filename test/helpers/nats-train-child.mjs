@@ -19,10 +19,12 @@ const batchSize = 8;
 mkdirSync(dir, { recursive: true });
 const ckdir = join(dir, 'ckpt');
 const { checkpoint } = loadLatestCheckpoint(ckdir);
-const from = checkpoint?.meta?.source?.position ?? undefined;
-const reader = await openNatsReader(JSON.parse(configJson), { batchSize, from: from ?? undefined });
+// No checkpoint yet: position 0, the stream's start. Without a `from`, the reader would go on from the
+// durable consumer's acks, which a run killed before its first checkpoint was written has moved past it.
+const from = checkpoint?.meta?.source?.position ?? 0;
+const reader = await openNatsReader(JSON.parse(configJson), { batchSize, from });
 const log = join(dir, 'applied.log');
-appendFileSync(log, `start ${from ?? 0}\n`);
+appendFileSync(log, `start ${from}\n`);
 const ack = reader.ack.bind(reader);
 reader.ack = (records) => {
   appendFileSync(log, records.map((r) => `${r.value.seq}\n`).join(''));
