@@ -45,10 +45,14 @@ class UpdateView {
 
   /** Read into the same objects every time: update jobs run for every chunk of every step. */
   private readonly planned: PlannedCall[] = [];
+  /** The step `planned` was read for: a step's other chunks (and redone ones) reuse it. */
+  private plannedStep = -1;
 
-  /** The step's optimizer calls, as the main thread wrote them before posting the step. */
-  calls(): readonly PlannedCall[] {
+  /** Step `step`'s optimizer calls, as the main thread wrote them before posting the step. */
+  calls(step: number): readonly PlannedCall[] {
     const { plan, planned } = this;
+    if (step === this.plannedStep) return planned;
+    this.plannedStep = step;
     const head = 1 + this.stamps.length;
     planned.length = plan[0]!;
     for (let c = 0; c < planned.length; c++) {
@@ -230,7 +234,7 @@ class TrainWorker implements WorkerApi {
     const heap = this.heap!;
     const K = heap.kernels;
     const u = this.upd!;
-    const calls = u.calls();
+    const calls = u.calls(step);
     const redo = Atomics.load(u.stamps, chunk) === step + 1;
     for (let ci = 0; ci < calls.length; ci++) {
       const c = calls[ci]!;
