@@ -263,22 +263,25 @@ export function trainParallel(opts: ParallelTrainOptions): ParallelTrainRun {
     });
     const sharded = c.mode === 'sync' && !workerUpdate ? new ShardedGradients(mainParams, pool.gradSlots) : null;
     const normSq = workerUpdate ? () => pool.updatedNormSq() : sharded === null ? null : (b: ComputedBatch) => sharded.reduce(b.jobs);
-    /** The step about to be posted: the optimizer's calls, written down for the update jobs instead of run. */
-    const plan = (): void => {
-      const calls: OptimizerCall[] = [];
-      heap!.deferOptimizer = (call) => void calls.push(call);
-      try {
-        optimizer!.step();
-      } finally {
-        heap!.deferOptimizer = null;
+    /** Releases a step posted to the pool: with the update on the workers, its optimizer calls are written down for the update jobs instead of run. */
+    const release = (step: number): void => {
+      if (workerUpdate) {
+        const calls: OptimizerCall[] = [];
+        heap!.deferOptimizer = (call) => void calls.push(call);
+        try {
+          optimizer.step();
+        } finally {
+          heap!.deferOptimizer = null;
+        }
+        pool.plan(step, calls);
       }
-      pool.setPlan(calls);
+      pool.open(step);
     };
     if (optimizer === null && scheduled !== null) pool.setLr(scheduled.paramGroups[0]!.lr);
     // Credits: one per free slot. observeOn(asap) so a slot released inside applyUpdate is refilled on a
     // fresh stack, not re-entrantly inside the stage that released it.
     const credits$ = new Subject<number>();
-    const gate = new StepGate(firstStep);
+    const gate = new StepGate(firstStep, release);
     let packed = 0;
     let started = 0;
     const t0 = performance.now();
@@ -302,7 +305,10 @@ export function trainParallel(opts: ParallelTrainOptions): ParallelTrainRun {
       observeOn(asapScheduler),
       batch(opts.source, slots, opts.batchSize, { firstStep, stop: (fill) => opts.signal?.aborted === true || fill >= maxSteps }),
       tap(() => packed++),
-      dispatch(pool, c.mode, gate, () => started++, workerUpdate ? plan : undefined),
+      // With the update on the workers and no non-learned buffers (which shard 0 writes and a checkpoint or
+      // afterStep reads), a step's shards start right after the previous step's update, while this thread
+      // still reports on it.
+      dispatch(pool, c.mode, gate, () => started++, workerUpdate && bufSize === 0),
       reduceGradients(normSq),
       applyUpdate({
         optimizer: workerUpdate ? null : optimizer, source: opts.source, gate,

@@ -8,7 +8,7 @@ import type { Storage } from '../src/tensor/tensor.js';
 import { shardCount, shardRange } from '../src/train/shard.js';
 import type { OptimizerCall } from '../src/kernels/wasm/runtime.js';
 import {
-  CTL, F64, type FaultPlan, JOB, JobState, PLAN_KERNELS, PLAN_WIDTH, type SharedRegions, UPDATE_JOB, type WorkerApi, type WorkerInit, ctlWords, f64Layout, releaseUpdates,
+  CTL, F64, type FaultPlan, JOB, JobState, PLAN_KERNELS, PLAN_WIDTH, type SharedRegions, UPDATE_JOB, type WorkerApi, type WorkerInit, ctlWords, f64Layout, releaseReady, waitingState,
 } from './protocol.js';
 import { gradSlots } from './shared.js';
 
@@ -64,7 +64,7 @@ export class WorkerPool {
   /** Per-shard gradient slots, filled by workers and summed by the reducer in shard order. */
   readonly gradSlots: Storage[];
   /** Sync mode with the update on the workers: the update plan and the chunks' Σ g² (see UpdateRegions). */
-  private readonly plan: Float64Array | null;
+  private readonly planView: Float64Array | null;
   private readonly chunks: number[];
   private readonly ctl: Int32Array;
   private readonly f64: Float64Array;
@@ -79,14 +79,18 @@ export class WorkerPool {
   private readonly watchdog: NodeJS.Timeout;
   private fatal: Error | null = null;
   private closing = false;
-  private restarting = 0;
+  /** Hogwild batches posted: their group numbers. */
+  private batches = 0;
+  /** Jobs posted waiting: each gets a state of its own (waitingState). */
+  private waitingPosts = 0;
 
   private constructor(private readonly opts: PoolOptions) {
     this.size = checkWorkers('pool', opts.workers);
     const update = opts.regions.update ?? null;
     this.chunks = update?.chunks ?? [0];
-    this.plan = update === null ? null : new Float64Array(update.plan);
-    this.jobs = Math.max(opts.shards + this.chunks.length - 1, opts.batchSlots);
+    this.planView = update === null ? null : new Float64Array(update.plan);
+    // Sync mode: every batch slot's step may be posted at once, each with its shard and update jobs.
+    this.jobs = opts.mode === 'sync' ? opts.batchSlots * (opts.shards + this.chunks.length - 1) : opts.batchSlots;
     this.lay = f64Layout(this.jobs, this.size);
     const bytes = opts.dtype === 'f32' ? 4 : 8;
     this.regions = {
@@ -168,13 +172,9 @@ export class WorkerPool {
       Atomics.store(this.ctl, at, JobState.PENDING);
       reposted = true;
     }
-    // It may have died between its group's last shard and releasing the group's update jobs.
-    for (let j = 0; j < this.jobs; j++) {
-      const b = CTL.HEADER + j * JOB.FIELDS;
-      if (Atomics.load(this.ctl, b + JOB.STATE) === JobState.WAITING && releaseUpdates(this.ctl, this.jobs, this.ctl[b + JOB.GROUP]!)) reposted = true;
-    }
+    // It may have died between a job's DONE and releasing the jobs that waited for it.
+    if (releaseReady(this.ctl, this.jobs)) reposted = true;
     if (reposted) this.bump(CTL.GEN);
-    this.restarting++;
     try {
       const fault = this.opts.faults?.[h.index];
       await this.spawn(h.index, fault?.persistent === true ? fault : null);
@@ -183,8 +183,6 @@ export class WorkerPool {
       // A replacement that died during init counts as one more failure of this index: its own exit handler runs replace again.
       if (next !== h && next.exited) return;
       this.fail(new WorkerError(`replacing worker ${h.index} after "${cause}" failed: ${next.cause ?? (e as Error).message}`));
-    } finally {
-      this.restarting--;
     }
   }
 
@@ -213,8 +211,8 @@ export class WorkerPool {
     this.bump(CTL.DONE); // wake every waiter so it sees the error: no step promise is left pending
   }
 
-  /** Posts a job of group `group` (claimable once the caller bumps GEN; a WAITING one once released). */
-  private post(slot: number, from: number, to: number, n: number, shard: number, draw: number, group: number, state: number = JobState.PENDING): number {
+  /** Posts a job of group `group`: claimable once the caller bumps GEN, or (`waiting`) once released. */
+  private post(slot: number, from: number, to: number, n: number, shard: number, draw: number, group: number, waiting: boolean): number {
     if (this.fatal !== null) throw this.fatal;
     if (this.closing) throw new WorkerError('pool: used after close()');
     const j = this.freeJobs.pop();
@@ -230,7 +228,7 @@ export class WorkerPool {
     c[b + JOB.GROUP] = group;
     this.retries[j] = 0;
     // The state store publishes the fields above to the worker that claims the job.
-    Atomics.store(c, b + JOB.STATE, state);
+    Atomics.store(c, b + JOB.STATE, waiting ? waitingState(this.waitingPosts++) : JobState.PENDING);
     return j;
   }
 
@@ -261,27 +259,41 @@ export class WorkerPool {
   }
 
   /**
-   * Synchronous mode: the n samples of batch `slot` as micro-shards, shard s into gradient slot s with
-   * Dropout draw `step·shards + s`. Resolves when every shard is done (slots 0..jobs−1 hold gradients).
+   * Synchronous mode: posts step `step`, the n samples of batch `slot` as micro-shards (shard s into
+   * gradient slot s, Dropout draw `step·shards + s`), and with the update on the workers its update jobs.
+   * Resolves when every job is done. The shards wait for the previous step's jobs, and for `open(step)`
+   * unless `early`; the update jobs wait for the shards and `plan(step, …)`. So a step can be posted while
+   * the one before it runs, and the workers go on to it without waiting for this thread.
    */
-  runShards(slot: number, n: number, step: number): Promise<JobResult> {
+  runShards(slot: number, n: number, step: number, early = false): Promise<JobResult> {
     const k = shardCount(n, this.opts.shards);
     const u = this.chunks.length - 1;
-    // Update jobs first: a worker awake now may claim and finish every shard before this loop ends, and
-    // the last shard's worker releases only the update jobs it finds WAITING.
-    return this.runGroup(u + k, (i, group) => {
-      if (i < u) return this.post(i, this.chunks[i]!, this.chunks[i + 1]!, k, UPDATE_JOB, step, group, JobState.WAITING);
+    if (early) this.raise(CTL.OPENED, step + 1);
+    return this.runGroup(step, u + k, (i) => {
+      if (i < u) return this.post(i, this.chunks[i]!, this.chunks[i + 1]!, k, UPDATE_JOB, step, step, true);
       const [a, b] = shardRange(n, k, i - u);
-      return this.post(slot, a, b, n, i - u, step * this.opts.shards + i - u, group);
+      return this.post(slot, a, b, n, i - u, step * this.opts.shards + i - u, step, true);
     }, u);
   }
 
+  /** Lets the shard jobs of `step` run once the step before it is done (they were posted without `early`). */
+  open(step: number): void {
+    this.raise(CTL.OPENED, step + 1);
+    this.wake();
+  }
+
+  /** Only this thread writes OPENED and PLANNED, so they never go back. */
+  private raise(field: number, value: number): void {
+    if (Atomics.load(this.ctl, field) < value) Atomics.store(this.ctl, field, value);
+  }
+
   /**
-   * The optimizer calls of the next step's update jobs (sync mode with the update on the workers), written
-   * before the step is posted: the posting's state stores publish them.
+   * Writes the optimizer calls of `step`'s update jobs (sync mode with the update on the workers) and
+   * lets them run once the step's shards are done. Called once the step before it is applied here, as
+   * its update jobs overwrite the plan (and the chunks' Σ g²) of that one.
    */
-  setPlan(calls: readonly OptimizerCall[]): void {
-    const plan = this.plan!;
+  plan(step: number, calls: readonly OptimizerCall[]): void {
+    const plan = this.planView!;
     const head = this.chunks.length;
     if (head + calls.length * PLAN_WIDTH > plan.length) throw new ValueError(`pool: an update plan of ${calls.length} calls does not fit its region`);
     plan[0] = calls.length;
@@ -290,29 +302,35 @@ export class WorkerPool {
       plan[at] = PLAN_KERNELS.indexOf(c.kernel);
       plan.set(c.args, at + 1);
     });
+    // The store publishes the plan to the update jobs it releases.
+    this.raise(CTL.PLANNED, step + 1);
+    this.wake();
+  }
+
+  /** Releases what waited for this thread's last store and wakes the workers if anything was. */
+  private wake(): void {
+    if (releaseReady(this.ctl, this.jobs)) this.bump(CTL.GEN);
   }
 
   /** Σ g² of the last step's reduced gradient (update jobs), its chunks added in order. */
   updatedNormSq(): number {
     let sq = 0;
-    for (let u = 1; u < this.chunks.length; u++) sq += this.plan![u]!;
+    for (let u = 1; u < this.chunks.length; u++) sq += this.planView![u]!;
     return sq;
   }
 
   /** Hogwild mode: one worker trains on the whole batch and updates the shared parameters itself. */
   runWhole(slot: number, n: number, draw: number): Promise<JobResult> {
-    return this.runGroup(1, (_, group) => this.post(slot, 0, n, n, -1, draw, group));
+    const group = this.batches++;
+    return this.runGroup(group, 1, () => this.post(slot, 0, n, n, -1, draw, group, false));
   }
 
-  /**
-   * Posts k jobs as one group and resolves when all are done. The group is named by its first job's index
-   * (unique while that job is in flight); the worker that finishes the group's last job wakes this thread.
-   */
-  private runGroup(k: number, postJob: (i: number, group: number) => number, resultsFrom = 0): Promise<JobResult> {
-    const group = this.freeJobs.at(-1);
-    if (group === undefined) throw new ValueError(`pool: more than ${this.jobs} jobs in flight`);
+  /** Posts k jobs as group `group` and resolves when all are done (the worker that finishes its last job wakes this thread). */
+  private runGroup(group: number, k: number, postJob: (i: number) => number, resultsFrom = 0): Promise<JobResult> {
+    if (this.freeJobs.length < k) throw new ValueError(`pool: more than ${this.jobs} jobs in flight`);
     const js: number[] = [];
-    for (let i = 0; i < k; i++) js.push(postJob(i, group));
+    for (let i = 0; i < k; i++) js.push(postJob(i));
+    releaseReady(this.ctl, this.jobs);
     this.bump(CTL.GEN);
     return this.collect(js, resultsFrom);
   }

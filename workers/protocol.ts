@@ -8,17 +8,24 @@ import type { LossName } from '../src/train/shard.js';
 
 /** Int32 fields at the head of the control SAB. */
 export const CTL = {
-  /** Bumped by the main thread after it posts or re-posts jobs; idle workers wait on it. */
+  /** Bumped by the main thread after it posts or re-posts jobs, and by a worker that releases jobs; idle workers wait on it. */
   GEN: 0,
   /**
-   * Bumped by the worker that finds its group (a step's shards) finished after its job, and by the main
+   * Bumped by the worker that finds its group (a step's jobs) finished after its job, and by the main
    * thread on a fault; the main thread waits on it. About once per group, not per job: every wake-up of
    * the main thread while workers compute takes a core from one of them.
    */
   DONE: 1,
   /** 1 tells workers to leave their loop. */
   STOP: 2,
-  HEADER: 4,
+  /**
+   * Sync mode: 1 + the last step whose update plan the main thread has written (see releaseReady), so
+   * that step's update jobs may run once its shards are done.
+   */
+  PLANNED: 3,
+  /** Sync mode: 1 + the last step whose shard jobs may run once the step before it is done. */
+  OPENED: 4,
+  HEADER: 5,
 } as const;
 
 /**
@@ -42,8 +49,9 @@ export const JOB = {
   /** Result: correct argmax predictions. */
   CORRECT: 7,
   /**
-   * The job's group (a step's shards; one Hogwild batch): the index of its first job. The worker that
-   * finds no job of its group left pending or claimed after its own wakes the main thread.
+   * The job's group: its step in sync mode (the step's shard and update jobs), a sequence number for a
+   * Hogwild batch. The worker that finds no job of its group left pending, waiting or claimed after its
+   * own wakes the main thread.
    */
   GROUP: 8,
   FIELDS: 9,
@@ -56,44 +64,58 @@ export function ctlWords(jobs: number): number {
 
 /**
  * A claimed job's state is CLAIMED + the claimer's index: claim and owner change in one atomic word.
- * WAITING: posted, but claimable only once the group's shard jobs are done (see releaseUpdates).
+ * A waiting job's state is negative (waitingState): posted, claimable once releaseReady finds what it
+ * waits for done.
  */
-export const JobState = { IDLE: 0, PENDING: 1, DONE: 2, WAITING: 3, CLAIMED: 16 } as const;
+export const JobState = { IDLE: 0, PENDING: 1, DONE: 2, CLAIMED: 16 } as const;
+
+/**
+ * The state of the `seq`-th job posted WAITING: a value of its own, so that a release decided on one
+ * posting cannot flip a later posting of the same job record (an A-B-A: a worker descheduled between
+ * reading a waiting job and its compare-and-swap, while the job ran, was collected and was posted again).
+ */
+export function waitingState(seq: number): number {
+  return -1 - (seq & 0x3fffffff);
+}
 
 /** JOB.SHARD of a sync step's update job: one chunk of the reduce and the optimizer step, on a worker. */
 export const UPDATE_JOB = -2;
 
-/** Whether a job of `group` is still pending, waiting or claimed. */
-export function groupBusy(ctl: Int32Array, jobs: number, group: number): boolean {
+/**
+ * Whether a job of `group` (only its shard jobs, with `shardsOnly`) is still pending, waiting or
+ * claimed. The state is read first: a job posted with that state had its fields written before.
+ */
+export function groupBusy(ctl: Int32Array, jobs: number, group: number, shardsOnly = false): boolean {
   for (let j = 0; j < jobs; j++) {
     const b = CTL.HEADER + j * JOB.FIELDS;
-    if (ctl[b + JOB.GROUP] !== group) continue;
     const s = Atomics.load(ctl, b + JOB.STATE);
-    if (s === JobState.PENDING || s === JobState.WAITING || s >= JobState.CLAIMED) return true;
+    if (s !== JobState.PENDING && s >= 0 && s < JobState.CLAIMED) continue;
+    if (ctl[b + JOB.GROUP] === group && (!shardsOnly || ctl[b + JOB.SHARD]! >= 0)) return true;
   }
   return false;
 }
 
 /**
- * Makes the WAITING jobs of `group` claimable once none of its shard jobs is pending or claimed; true
- * when it released any (the caller then bumps GEN). Called by each worker after a shard job's DONE and
- * by the pool after a worker dies: two may release at once, and the compare-and-swap lets one of them
- * flip each job.
+ * Sync mode's order, kept by whoever finishes a job: makes each WAITING job claimable once what it
+ * waits for is done. A shard job of step s waits for every job of step s − 1 (its update writes the
+ * parameters the shard reads) and for OPENED > s; an update job of step s waits for the step's shard
+ * jobs and for PLANNED > s (its plan written). True when it released any (the caller then bumps GEN).
+ * Called by a worker after each job's DONE, and by the main thread after it posts, opens or plans a
+ * step and after a worker dies: of a worker's DONE store and the main thread's WAITING or OPENED store,
+ * each looks after its own store, so one of them sees both; two may release at once, and the
+ * compare-and-swap lets one of them flip each job.
  */
-export function releaseUpdates(ctl: Int32Array, jobs: number, group: number): boolean {
-  let waiting = false;
-  for (let j = 0; j < jobs; j++) {
-    const b = CTL.HEADER + j * JOB.FIELDS;
-    if (ctl[b + JOB.GROUP] !== group) continue;
-    const s = Atomics.load(ctl, b + JOB.STATE);
-    if (ctl[b + JOB.SHARD]! >= 0 && (s === JobState.PENDING || s >= JobState.CLAIMED)) return false;
-    if (s === JobState.WAITING) waiting = true;
-  }
-  if (!waiting) return false;
+export function releaseReady(ctl: Int32Array, jobs: number): boolean {
   let released = false;
   for (let j = 0; j < jobs; j++) {
     const b = CTL.HEADER + j * JOB.FIELDS;
-    if (ctl[b + JOB.GROUP] === group && Atomics.compareExchange(ctl, b + JOB.STATE, JobState.WAITING, JobState.PENDING) === JobState.WAITING) released = true;
+    const waiting = Atomics.load(ctl, b + JOB.STATE);
+    if (waiting >= 0) continue;
+    const step = ctl[b + JOB.GROUP]!;
+    const ready = ctl[b + JOB.SHARD] === UPDATE_JOB
+      ? Atomics.load(ctl, CTL.PLANNED) > step && !groupBusy(ctl, jobs, step, true)
+      : Atomics.load(ctl, CTL.OPENED) > step && !groupBusy(ctl, jobs, step - 1);
+    if (ready && Atomics.compareExchange(ctl, b + JOB.STATE, waiting, JobState.PENDING) === waiting) released = true;
   }
   return released;
 }

@@ -12,7 +12,7 @@ import type { Optimizer } from '../src/optim/optimizer.js';
 import { Arena } from '../src/tensor/arena.js';
 import { type Storage, Tensor } from '../src/tensor/tensor.js';
 import { ShardCarry, ShardedGradients, positionDropout, shardStep, statefulLayers } from '../src/train/shard.js';
-import { CTL, F64, JOB, JobState, PLAN_KERNELS, PLAN_WIDTH, UPDATE_JOB, type UpdateRegions, type WorkerApi, type WorkerInit, f64Layout, groupBusy, releaseUpdates } from './protocol.js';
+import { CTL, F64, JOB, JobState, PLAN_KERNELS, PLAN_WIDTH, UPDATE_JOB, type UpdateRegions, type WorkerApi, type WorkerInit, f64Layout, groupBusy, releaseReady } from './protocol.js';
 import { BYTES, BatchSlots, floatView } from './slots.js';
 import { copyBuffers, gradSlots } from './shared.js';
 
@@ -177,10 +177,10 @@ class TrainWorker implements WorkerApi {
     // Results are written before the state flips to DONE: the store is the release the main thread reads after.
     const group = ctl[base + JOB.GROUP]!;
     Atomics.store(ctl, base + JOB.STATE, JobState.DONE);
-    // Seen after this DONE store: of two workers ending the group's last jobs together, at least one sees
-    // both DONE (the accesses are sequentially consistent), so no release or wake-up is missed; both may
-    // act, which releasing (by compare-and-swap) and the main thread (which looks at the states) tolerate.
-    if (shard >= 0 && releaseUpdates(ctl, cfg.jobs, group)) {
+    // Looked at after this DONE store: of two workers ending a group's last jobs together, at least one
+    // sees both DONE (the accesses are sequentially consistent), so no release or wake-up is missed; both
+    // may act, which releasing (by compare-and-swap) and the main thread (which looks at the states) tolerate.
+    if (releaseReady(ctl, cfg.jobs)) {
       Atomics.add(ctl, CTL.GEN, 1);
       Atomics.notify(ctl, CTL.GEN);
     }
@@ -251,13 +251,7 @@ class TrainWorker implements WorkerApi {
       }
     }
     if (!redo) Atomics.store(u.stamps, chunk, step + 1);
-    const out = u.grad + a * 4;
-    const slot0 = u.slots + a * 4;
-    const stride = u.size * 4;
-    if (k === 1) K.copyF32(out, slot0, b - a);
-    else K.addF32(out, slot0, slot0 + stride, b - a);
-    for (let s = 2; s < k; s++) K.addF32(out, out, slot0 + s * stride, b - a);
-    u.plan[1 + chunk] = K.sumSquaresF32(out, b - a);
+    u.plan[1 + chunk] = K.sumSlotsF32(u.grad + a * 4, u.slots + a * 4, u.size * 4, k, b - a);
     for (let ci = 0; ci < calls.length; ci++) {
       const c = calls[ci]!;
       const lo = Math.max(a, c.start);

@@ -57,3 +57,28 @@ describe('addInto and copyInto', () => {
     },
   );
 });
+
+describe('sumSlotsF32 (the update jobs\' reduce)', () => {
+  test.prop([fc.integer({ min: 1, max: 3000 }), fc.integer({ min: 1, max: 6 }), fc.integer({ min: 0, max: 5 }), fc.integer({ min: 1, max: 1e6 })], { numRuns: 40 })(
+    'gives the bits of a copyF32/addF32 chain and its sumSquaresF32, for any length, slot count and slot gap',
+    (n, k, gap, seed) => {
+      setKernels('wasm');
+      const heap = wasmHeap()!;
+      const K = heap.kernels;
+      const stride = (n + gap) * 4;
+      const first = heap.alloc(k * stride);
+      for (let s = 0; s < k; s++) heap.view('f32', first + s * stride, n).set(values(n, seed + s));
+      const chain = heap.alloc(n * 4);
+      if (k === 1) K.copyF32(chain, first, n);
+      else K.addF32(chain, first, first + stride, n);
+      for (let s = 2; s < k; s++) K.addF32(chain, chain, first + s * stride, n);
+      const fused = heap.alloc(n * 4);
+      const sq = K.sumSlotsF32(fused, first, stride, k, n);
+      expect(heap.view('f32', fused, n)).toEqual(heap.view('f32', chain, n));
+      expect(Object.is(sq, K.sumSquaresF32(chain, n))).toBe(true);
+      heap.release(fused, n * 4);
+      heap.release(chain, n * 4);
+      heap.release(first, k * stride);
+    },
+  );
+});

@@ -85,7 +85,7 @@ describe('WorkerPool signalling', () => {
       },
     });
     try {
-      for (let step = 0; step < 3; step++) expect((await pool.runShards(0, 32, step)).jobs).toBe(4);
+      for (let step = 0; step < 3; step++) expect((await pool.runShards(0, 32, step, true)).jobs).toBe(4);
       expect(pool.signals).toBeGreaterThanOrEqual(3);
       expect(pool.signals).toBeLessThanOrEqual(6);
     } finally {

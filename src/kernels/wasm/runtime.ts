@@ -19,6 +19,7 @@ export interface KernelExports {
   addF32(out: number, a: number, b: number, n: number): void;
   copyF32(out: number, a: number, n: number): void;
   sumSquaresF32(a: number, n: number): number;
+  sumSlotsF32(out: number, first: number, stride: number, k: number, n: number): number;
   addRowsF32(out: number, a: number, row: number, rows: number, cols: number): void;
   sumRowsF32(out: number, a: number, rows: number, cols: number): void;
   reluF32(out: number, x: number, n: number): void;

@@ -43,6 +43,38 @@ export function sumSquaresF32(a: usize, n: i32): f64 {
   return s;
 }
 
+/**
+ * The reduce of k gradient slots, `stride` bytes apart from `first`, in one pass: out[j] = first[j] +
+ * slot1[j] + … + slot(k−1)[j], added left to right with each partial sum rounded to f32 (the bits of a
+ * copyF32 or addF32 chain), and returns Σ out[j]² in sumSquaresF32's order. One read of each slot and
+ * one write of out, where the chain read out back k − 1 times and once more for the squares.
+ */
+export function sumSlotsF32(out: usize, first: usize, stride: usize, k: i32, n: i32): f64 {
+  let lo = f64x2.splat(0);
+  let hi = f64x2.splat(0);
+  let j = 0;
+  for (; j + 4 <= n; j += 4) {
+    const q = <usize>j * 4;
+    let v = v128.load(first + q);
+    for (let s = 1; s < k; s++) v = f32x4.add(v, v128.load(first + <usize>s * stride + q));
+    v128.store(out + q, v);
+    const x = f64x2.promote_low_f32x4(v);
+    const y = f64x2.promote_low_f32x4(i32x4.shuffle(v, v, 2, 3, 0, 1));
+    lo = f64x2.add(lo, f64x2.mul(x, x));
+    hi = f64x2.add(hi, f64x2.mul(y, y));
+  }
+  let sq = (f64x2.extract_lane(lo, 0) + f64x2.extract_lane(lo, 1)) + (f64x2.extract_lane(hi, 0) + f64x2.extract_lane(hi, 1));
+  for (; j < n; j++) {
+    const q = <usize>j * 4;
+    let v = load<f32>(first + q);
+    for (let s = 1; s < k; s++) v += load<f32>(first + <usize>s * stride + q);
+    store<f32>(out + q, v);
+    const x = <f64>v;
+    sq += x * x;
+  }
+  return sq;
+}
+
 /** out[j] = x[j] > 0 ? x[j] : +0 (NaN and −0 give +0, as the TypeScript loop's comparison does). */
 export function reluF32(out: usize, x: usize, n: i32): void {
   const zero = f32x4.splat(0);
