@@ -274,11 +274,19 @@ function sumSlotsWasm(heap: WasmHeap, out: Float32Array, views: Tensor[][], i: n
   const K = heap.kernels;
   const n = out.length;
   const o = heap.output(0, out);
-  const first = heap.input(1, views[0]![i]!.data as Float32Array);
-  if (k === 1) K.copyF32(o, first, n);
-  else K.addF32(o, first, heap.input(2, views[1]![i]!.data as Float32Array), n);
-  for (let s = 2; s < k; s++) K.addF32(o, o, heap.input(2, views[s]![i]!.data as Float32Array), n);
-  const sq = K.sumSquaresF32(o, n);
+  // The run's slots lie back to back in the heap: one pass over all of them.
+  const first = heap.addressOf(views[0]![i]!.data as Float32Array);
+  const stride = k === 1 ? 0 : heap.addressOf(views[1]![i]!.data as Float32Array) - first;
+  let even = first >= 0 && (k === 1 || stride > 0);
+  for (let s = 2; even && s < k; s++) even = heap.addressOf(views[s]![i]!.data as Float32Array) === first + s * stride;
+  let sq: number;
+  if (even) sq = K.sumSlotsF32(o, first, stride, k, n);
+  else {
+    // Slots elsewhere go through staging one at a time: the same sums, in the same order.
+    K.copyF32(o, heap.input(1, views[0]![i]!.data as Float32Array), n);
+    for (let s = 1; s < k; s++) K.addF32(o, o, heap.input(1, views[s]![i]!.data as Float32Array), n);
+    sq = K.sumSlotsF32(o, o, 0, 1, n);
+  }
   heap.flush(0, out);
   return sq;
 }

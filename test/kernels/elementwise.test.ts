@@ -60,7 +60,7 @@ describe('addInto and copyInto', () => {
 
 describe('sumSlotsF32 (the update jobs\' reduce)', () => {
   test.prop([fc.integer({ min: 1, max: 3000 }), fc.integer({ min: 1, max: 6 }), fc.integer({ min: 0, max: 5 }), fc.integer({ min: 1, max: 1e6 })], { numRuns: 40 })(
-    'gives the bits of a copyF32/addF32 chain and its sumSquaresF32, for any length, slot count and slot gap',
+    'gives the bits of a copyF32/addF32 chain and the sum of its squares in the documented order, for any length, slot count and slot gap',
     (n, k, gap, seed) => {
       setKernels('wasm');
       const heap = wasmHeap()!;
@@ -75,7 +75,15 @@ describe('sumSlotsF32 (the update jobs\' reduce)', () => {
       const fused = heap.alloc(n * 4);
       const sq = K.sumSlotsF32(fused, first, stride, k, n);
       expect(heap.view('f32', fused, n)).toEqual(heap.view('f32', chain, n));
-      expect(Object.is(sq, K.sumSquaresF32(chain, n))).toBe(true);
+      // Lanes 0-1 and 2-3 of each group of four in two pairs of f64 sums, then the tail (squares of f32 values are exact in f64).
+      const c = heap.view('f32', chain, n);
+      const lanes = [0, 0, 0, 0];
+      let j = 0;
+      for (; j + 4 <= n; j += 4) for (let l = 0; l < 4; l++) lanes[l]! += c[j + l]! * c[j + l]!;
+      let want = (lanes[0]! + lanes[1]!) + (lanes[2]! + lanes[3]!);
+      for (; j < n; j++) want += c[j]! * c[j]!;
+      expect(Object.is(sq, want)).toBe(true);
+      expect(Object.is(K.sumSlotsF32(chain, chain, 0, 1, n), want)).toBe(true); // k = 1 in place: the squares alone
       heap.release(fused, n * 4);
       heap.release(chain, n * 4);
       heap.release(first, k * stride);

@@ -21,33 +21,11 @@ export function copyF32(out: usize, a: usize, n: i32): void {
 }
 
 /**
- * Σ a[j]² in f64 (each square exact), in a fixed order: lanes 0-1 and lanes 2-3 of each group of four go
- * to two f64x2 sums, combined lane by lane at the end, then the tail one by one.
- */
-export function sumSquaresF32(a: usize, n: i32): f64 {
-  let lo = f64x2.splat(0);
-  let hi = f64x2.splat(0);
-  let j = 0;
-  for (; j + 4 <= n; j += 4) {
-    const v = v128.load(a + <usize>j * 4);
-    const x = f64x2.promote_low_f32x4(v);
-    const y = f64x2.promote_low_f32x4(i32x4.shuffle(v, v, 2, 3, 0, 1));
-    lo = f64x2.add(lo, f64x2.mul(x, x));
-    hi = f64x2.add(hi, f64x2.mul(y, y));
-  }
-  let s = (f64x2.extract_lane(lo, 0) + f64x2.extract_lane(lo, 1)) + (f64x2.extract_lane(hi, 0) + f64x2.extract_lane(hi, 1));
-  for (; j < n; j++) {
-    const x = <f64>load<f32>(a + <usize>j * 4);
-    s += x * x;
-  }
-  return s;
-}
-
-/**
  * The reduce of k gradient slots, `stride` bytes apart from `first`, in one pass: out[j] = first[j] +
  * slot1[j] + … + slot(k−1)[j], added left to right with each partial sum rounded to f32 (the bits of a
- * copyF32 or addF32 chain), and returns Σ out[j]² in sumSquaresF32's order. One read of each slot and
- * one write of out, where the chain read out back k − 1 times and once more for the squares.
+ * copyF32 or addF32 chain), and returns Σ out[j]² in f64 (each square exact) in a fixed order: lanes
+ * 0-1 and lanes 2-3 of each group of four go to two f64x2 sums, combined lane by lane at the end, then
+ * the tail one by one. With k = 1 and out = first it is the sum of squares alone.
  */
 export function sumSlotsF32(out: usize, first: usize, stride: usize, k: i32, n: i32): f64 {
   let lo = f64x2.splat(0);
