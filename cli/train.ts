@@ -1,6 +1,6 @@
 // `streamgrad train` and `resume`: a validated config becomes a run folder (config.json, metrics.jsonl,
 // checkpoints/, model.safetensors, the report), trained by the data-parallel pipeline with progress.
-import { appendFileSync, existsSync, mkdirSync, readFileSync, readdirSync, rmSync, writeFileSync } from 'node:fs';
+import { appendFileSync, existsSync, mkdirSync, readFileSync, readdirSync, renameSync, rmSync, writeFileSync } from 'node:fs';
 import { join, resolve } from 'node:path';
 import { ValueError } from '../src/errors.js';
 import { loadLatestCheckpoint } from '../src/io/checkpoint.js';
@@ -127,6 +127,7 @@ export async function runResume(dir: string, o: RunOptions): Promise<RunSummary>
   const { checkpoint, skipped } = loadLatestCheckpoint(join(dir, 'checkpoints'));
   for (const s of skipped) o.write(`skipping checkpoint ${s.dir}: ${s.reason}\n`);
   if (checkpoint === null) throw new ValueError(`run folder '${dir}' has no valid checkpoint to resume from (start it again with streamgrad train)`);
+  forgetMetricsAfter(join(dir, 'metrics.jsonl'), checkpoint.step);
   // The source continues after the position the checkpoint recorded with the parameters.
   const from = (checkpoint.meta as { source?: { position?: ReaderPosition | null } } | null)?.source?.position ?? undefined;
   const stop = stopper(o);
@@ -138,6 +139,30 @@ export async function runResume(dir: string, o: RunOptions): Promise<RunSummary>
     throw e;
   }
   return execute(config, resolve(dir), o, checkpoint, data, stop);
+}
+
+/**
+ * Drops the metrics of steps at or after `step`: a run that died after its last checkpoint logged steps
+ * that the resumed run applies again. A line cut short by the death (the file's last) goes too.
+ */
+export function forgetMetricsAfter(file: string, step: number): void {
+  if (!existsSync(file)) return;
+  const lines = readFileSync(file, 'utf8').split('\n').filter((l) => l !== '');
+  const kept: string[] = [];
+  for (const [i, line] of lines.entries()) {
+    let at: unknown;
+    try {
+      at = (JSON.parse(line) as { step?: unknown }).step;
+    } catch (e) {
+      if (i === lines.length - 1) continue;
+      throw new ValueError(`${file}: line ${i + 1} is not JSON (${(e as Error).message}): the run folder's metrics are damaged`);
+    }
+    if (typeof at !== 'number' || at < step) kept.push(line);
+  }
+  if (kept.length === lines.length) return;
+  const tmp = `${file}.tmp`;
+  writeFileSync(tmp, kept.map((l) => `${l}\n`).join(''));
+  renameSync(tmp, file);
 }
 
 /** The run's stop signal: the caller's (Ctrl-C), the duration's end, or a step limit already reached. */
@@ -216,7 +241,7 @@ async function execute(config: TrainConfig, dir: string, o: RunOptions, resume: 
       shards: config.shards,
       init,
       resume: resume ?? undefined,
-      checkpoint: { dir: join(dir, 'checkpoints'), everySteps: config.checkpoint.everySteps, keep: config.checkpoint.keep },
+      checkpoint: { dir: join(dir, 'checkpoints'), everySteps: config.checkpoint.everySteps, keep: config.checkpoint.keep, atStart: true },
       schedule: scheduleOf(config, totalSteps),
       signal: stop.signal,
       maxSteps: Number.isFinite(remaining) && remaining > 0 ? remaining : undefined,

@@ -11,6 +11,12 @@ export interface CheckpointPolicy {
   everySteps?: number;
   /** Checkpoints kept (default 3). */
   keep?: number;
+  /**
+   * Also one of the starting state before the first step of a run that does not resume, recording where
+   * the source starts: a run killed before its first periodic checkpoint can then be resumed from its
+   * beginning (a broker's records acked before the kill are read again, not lost).
+   */
+  atStart?: boolean;
 }
 
 export function writeCheckpoints(policy: CheckpointPolicy | undefined): OperatorFunction<ReducedBatch & { snapshot: CheckpointData | null }, ReducedBatch> {

@@ -348,6 +348,7 @@ export function trainParallel(opts: ParallelTrainOptions): ParallelTrainRun {
         ),
         { defaultValue: undefined },
       );
+      if (opts.checkpoint?.atStart === true && opts.resume === undefined) saveCheckpoint(opts.checkpoint.dir, snapshot(firstStep), { keep: opts.checkpoint.keep });
       for (let s = 0; s < c.batchSlots; s++) credits$.next(s);
       await finished;
       copyBuffers(model, sharedBuffers, 'in'); // running statistics, as shard 0 left them

@@ -80,7 +80,7 @@ export async function openNatsReader(config: NatsSourceConfig, opts: ReaderOpenO
     const jsm = await managerOf(nc, settings);
     const info = await consumerFor(jsm, settings);
     const pull = jetstream(nc).consumers.getConsumerFromInfo(info);
-    return new NatsReader(settings, nc, pull);
+    return new NatsReader(settings, nc, pull, info.ack_floor.stream_seq);
   } catch (e) {
     await nc.close();
     throw e;
@@ -203,10 +203,21 @@ export class NatsReader implements RecordReader {
     private readonly s: Settings,
     private readonly nc: NatsConnection,
     private readonly consumer: Consumer,
+    /** The consumer's ack floor when opened: every sequence up to it is acked (0 for a new consumer). */
+    ackFloor = 0,
   ) {
     this.name = s.name;
     this.window = s.window;
-    this.lastSeq = s.from ?? 0;
+    this.lastSeq = s.from ?? ackFloor;
+  }
+
+  /**
+   * The sequence of the last record returned; before the first, where this reader starts: its `from`, or
+   * the consumer's ack floor. A checkpoint taken then resumes at the same place, so records acked after it
+   * are read again rather than skipped.
+   */
+  position(): number {
+    return this.lastSeq;
   }
 
   async next(): Promise<SourceRecord | null> {

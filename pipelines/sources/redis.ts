@@ -105,11 +105,12 @@ export async function openRedisReader(config: RedisSourceConfig, opts: ReaderOpe
   try {
     await checkGroup(cmd, s);
     if (s.from !== undefined) await cmd.xGroupSetId(s.stream, s.group, s.from);
+    const start = s.from ?? (await startOf(cmd, s));
     await claimDead(cmd, s);
     blocking = cmd.duplicate();
     blocking.on('error', () => {}); // a failure reaches next() through the rejected command
     await blocking.connect();
-    return new RedisReader(s, cmd, blocking);
+    return new RedisReader(s, cmd, blocking, start);
   } catch (e) {
     cmd.destroy();
     blocking?.destroy();
@@ -184,6 +185,24 @@ async function checkGroup(cmd: Client, s: Settings): Promise<void> {
   if (!groups.some((g) => String(g.name) === s.group)) throw new SourceError(`${s.name}: group '${s.group}' does not exist on stream '${s.stream}' (create: false)`);
 }
 
+/**
+ * Where a reader opened without `from` starts, as a `from` would say it: just before the group's oldest
+ * pending entry (delivered, never acked), or the group's last-delivered id when none is pending.
+ */
+async function startOf(cmd: Client, s: Settings): Promise<string> {
+  const pending = await cmd.xPending(s.stream, s.group);
+  if (Number(pending.pending) > 0 && pending.firstId !== null) return idBefore(String(pending.firstId));
+  const groups = (await cmd.xInfoGroups(s.stream)) as { name: unknown; 'last-delivered-id': unknown }[];
+  return String(groups.find((g) => String(g.name) === s.group)!['last-delivered-id']);
+}
+
+/** The greatest id below `id`: a reader resumed after it reads `id` again. */
+export function idBefore(id: string): string {
+  const [ms, seq] = id.split('-').map((p) => BigInt(p));
+  if (seq! > 0n) return `${ms}-${seq! - 1n}`;
+  return ms! > 0n ? `${ms! - 1n}-18446744073709551615` : '0-0';
+}
+
 /** XAUTOCLAIM until the whole pending list was scanned: dead consumers' entries move to this one. */
 async function claimDead(cmd: Client, s: Settings): Promise<void> {
   let start = '0-0';
@@ -217,9 +236,20 @@ export class RedisReader implements RecordReader {
     private readonly s: Settings,
     private readonly cmd: Client,
     private readonly blocking: Client,
+    /** Where this reader starts (see startOf). */
+    private readonly start = '0-0',
   ) {
     this.name = s.name;
     this.window = s.window;
+  }
+
+  /**
+   * The id of the last entry returned; before the first, where this reader starts: its `from`, or just
+   * before the group's oldest pending entry. A checkpoint taken then resumes at the same place, so
+   * entries acked after it are read again rather than skipped.
+   */
+  position(): string {
+    return this.count === 0 ? this.start : this.lastId;
   }
 
   async next(): Promise<SourceRecord | null> {

@@ -33,6 +33,8 @@ writeFileSync(join(root, 'train.csv'), csv(trainRows));
 writeFileSync(join(root, 'test.csv'), csv(Array.from({ length: test.n }, (_, i) => row(test, i))));
 // 12 copies: 1,440 good rows, 180 batches of 8 an epoch, long enough to stop in the middle.
 writeFileSync(join(root, 'big.csv'), csv(Array.from({ length: 12 }, () => trainRows).flat()));
+// The same without the malformed rows.
+writeFileSync(join(root, 'clean.csv'), csv(Array.from({ length: 12 }, () => trainRows.filter((r) => !BAD.includes(r))).flat()));
 
 const FEATURES = ['sepal_length', 'sepal_width', 'petal_length', 'petal_width'];
 const SPECIES = ['setosa', 'versicolor', 'virginica'];
@@ -149,6 +151,32 @@ describe('train configs that point at real data', () => {
     expect(jsonLines(join(d, 'dead-letter.jsonl'))).toHaveLength(36); // the first epoch's 12 × 3, once
   }, 90_000);
 
+  it('a run killed before its first periodic checkpoint resumes from its start checkpoint: every step once, the bits of a run never killed', async () => {
+    const cfg = writeConfig('clean.json', { ...irisCsv('clean.csv'), checkpoint: { everySteps: 1000 } });
+    const d = join(root, 'killed');
+    const child = spawn(process.execPath, [bin, 'train', cfg, '--output', d], { cwd: root });
+    let out = '';
+    child.stdout.on('data', (b: Buffer) => {
+      out += b.toString();
+      if (out.includes('test loss')) child.kill('SIGKILL'); // after the first epoch's 180 steps, long before step 1000
+    });
+    const deadline = setTimeout(() => child.kill('SIGKILL'), 60_000);
+    const signal = await new Promise<NodeJS.Signals | null>((resolve) => child.on('exit', (_, s) => resolve(s)));
+    clearTimeout(deadline);
+    expect(signal).toBe('SIGKILL');
+    expect(out).toContain('test loss');
+    expect(readdirSync(join(d, 'checkpoints'))).toEqual(['ckpt-0000000000']);
+    expect(trainSteps(d).length).toBeGreaterThanOrEqual(180);
+
+    const r = run(['resume', d]);
+    expect(r.status, r.stderr).toBe(0);
+    expect(trainSteps(d)).toEqual(Array.from({ length: 540 }, (_, i) => i));
+    expect(jsonLines(join(d, 'metrics.jsonl')).filter((x) => x.kind === 'test').map((x) => [x.step, x.epoch])).toEqual([[179, 1], [359, 2], [539, 3]]);
+    const whole = join(root, 'never-killed');
+    expect(run(['train', cfg, '--output', whole]).status).toBe(0);
+    expect(readFileSync(join(d, 'model.safetensors')).equals(readFileSync(join(whole, 'model.safetensors')))).toBe(true);
+  }, 120_000);
+
   it('trains from JSON Lines piped to stdin until maxSteps', () => {
     const rng = new Rng(4);
     const records = Array.from({ length: 400 }, () => {
@@ -162,7 +190,7 @@ describe('train configs that point at real data', () => {
     expect(trainSteps(d)).toEqual(Array.from({ length: 12 }, (_, i) => i));
     const summary = JSON.parse(r.stdout.trim().split('\n').at(-1)!);
     expect(summary).toMatchObject({ kind: 'summary', steps: 12, samples: 96, stopped: false, records: { accepted: 96, rejected: 0 } });
-    expect(readdirSync(join(d, 'checkpoints'))).toEqual(['ckpt-0000000012']);
+    expect(readdirSync(join(d, 'checkpoints'))).toEqual(['ckpt-0000000000', 'ckpt-0000000012']); // the start, the end
   }, 60_000);
 
   it('trains a regression from a directory of JSON Lines parts (dense targets: test loss, no accuracy)', () => {

@@ -4,6 +4,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
 import { EXAMPLE_CONFIGS } from '../../cli/config.js';
+import { forgetMetricsAfter } from '../../cli/train.js';
 
 const bin = new URL('../../bin/streamgrad.mjs', import.meta.url).pathname;
 const root = mkdtempSync(join(tmpdir(), 'sg-cli-'));
@@ -106,4 +107,20 @@ describe('streamgrad train and the run folder', () => {
     expect(r.status).toBe(2);
     expect(r.stderr.trim()).toBe(message);
   }, 60_000);
+});
+
+describe('resuming a run folder', () => {
+  it('forgets the metrics of the steps the checkpoint does not cover, and a last line cut short by the death', () => {
+    const file = join(root, 'metrics-cut.jsonl');
+    const line = (kind: string, step: number) => JSON.stringify({ kind, step, loss: 1 });
+    writeFileSync(file, [line('train', 0), line('train', 1), line('test', 1), line('train', 2), line('train', 3), '{"kind":"train","st'].join('\n'));
+    forgetMetricsAfter(file, 2);
+    expect(readFileSync(file, 'utf8')).toBe(`${[line('train', 0), line('train', 1), line('test', 1)].join('\n')}\n`);
+  });
+
+  it('refuses metrics damaged before their last line, naming the file and the line', () => {
+    const file = join(root, 'metrics-bad.jsonl');
+    writeFileSync(file, '{"kind":"train","step":0}\nnot json\n{"kind":"train","step":1}\n');
+    expect(() => forgetMetricsAfter(file, 1)).toThrow(`${file}: line 2 is not JSON`);
+  });
 });

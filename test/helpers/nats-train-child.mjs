@@ -19,12 +19,13 @@ const batchSize = 8;
 mkdirSync(dir, { recursive: true });
 const ckdir = join(dir, 'ckpt');
 const { checkpoint } = loadLatestCheckpoint(ckdir);
-// No checkpoint yet: position 0, the stream's start. Without a `from`, the reader would go on from the
-// durable consumer's acks, which a run killed before its first checkpoint was written has moved past it.
-const from = checkpoint?.meta?.source?.position ?? 0;
+// The first run starts where the consumer stands; every run writes a checkpoint of its start, so a run
+// killed before its first periodic checkpoint is resumed from that position, not from the consumer's
+// acks (which its applied records moved past).
+const from = checkpoint?.meta?.source?.position ?? undefined;
 const reader = await openNatsReader(JSON.parse(configJson), { batchSize, from });
 const log = join(dir, 'applied.log');
-appendFileSync(log, `start ${from}\n`);
+appendFileSync(log, `start ${reader.position()}\n`);
 const ack = reader.ack.bind(reader);
 reader.ack = (records) => {
   appendFileSync(log, records.map((r) => `${r.value.seq}\n`).join(''));
@@ -43,7 +44,7 @@ const r = await trainParallel({
   batchSize,
   workers: 1,
   shards: 1,
-  checkpoint: { dir: ckdir, everySteps: 3, keep: 2 },
+  checkpoint: { dir: ckdir, everySteps: 3, keep: 2, atStart: true },
   resume: checkpoint ?? undefined,
 }).done;
 appendFileSync(log, `done ${r.nextStep}\n`);

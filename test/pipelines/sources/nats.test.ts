@@ -38,6 +38,26 @@ describe('NATS JetStream reader', () => {
     await reader.close();
   });
 
+  it('position() before the first record is where the reader starts: 0 on a new consumer, its ack floor when reopened, `from` when given', async () => {
+    const s = await natsStream();
+    await s.publishSeq(1, 10);
+    const first = await open(s.name);
+    expect(first.position()).toBe(0);
+    const rs = await readN(first, 4);
+    await first.ack(rs);
+    expect(first.position()).toBe(4);
+    await first.close();
+    await waitUntil('the acks to reach the server', async () => (await s.jsm.consumers.info(s.name, 'trainer')).ack_floor.stream_seq === 4);
+    const again = await open(s.name);
+    expect(again.position()).toBe(4); // a checkpoint taken now resumes here: nothing acked is skipped, nothing read twice
+    expect(seqs(await readN(again, 1))).toEqual([5]);
+    await again.close();
+    const resumed = await open(s.name, {}, 2);
+    expect(resumed.position()).toBe(2);
+    expect(seqs(await readN(resumed, 3))).toEqual([3, 4, 5]);
+    await resumed.close();
+  });
+
   it('never holds more than `window` messages: one fetch of at most window, only when the buffer is empty', async () => {
     const s = await natsStream();
     const window = 8;

@@ -2,7 +2,7 @@
 // pending entries first (own and claimed from dead consumers), resume from an id, and bad input.
 import { describe, expect, it } from 'vitest';
 import { SourceError, ValueError } from '../../../src/errors.js';
-import { type RedisReader, type RedisSourceConfig, compareIds, openRedisReader } from '../../../pipelines/sources/redis.js';
+import { type RedisReader, type RedisSourceConfig, compareIds, idBefore, openRedisReader } from '../../../pipelines/sources/redis.js';
 import { range, readAll, readN, seqs, REDIS_URL, type Redis, delay, hasBinary, payload, redisKey, redisServerWithPassword } from '../../helpers/services.js';
 
 
@@ -22,6 +22,26 @@ async function pendingCount(redis: Redis, key: string): Promise<number> {
 }
 
 describe('Redis Streams reader', () => {
+  it('position() before the first entry is where the reader starts: the group\'s last-delivered id, or just before its oldest pending entry', async () => {
+    const { key, redis } = await redisKey();
+    const first = await open(key);
+    expect(first.position()).toBe('0-0');
+    const ids = await addSeq(redis, key, 1, 10);
+    const rs = await readN(first, 4);
+    await first.ack(rs.slice(0, 2)); // the last two stay pending, as after a crash
+    expect(first.position()).toBe(ids[3]);
+    await first.close();
+    const again = await open(key);
+    expect(again.position()).toBe(idBefore(ids[2]!));
+    await again.close();
+    const resumed = await open(key, {}, again.position());
+    expect(seqs(await readN(resumed, 4))).toEqual([3, 4, 5, 6]); // the pending two, then the rest
+    await resumed.close();
+    expect(idBefore('5-3')).toBe('5-2');
+    expect(idBefore('5-0')).toBe('4-18446744073709551615');
+    expect(idBefore('0-0')).toBe('0-0');
+  });
+
   it('reads what was added, in order, with entry ids as positions; bad JSON and a missing field become records with a fault', async () => {
     const { key, redis } = await redisKey();
     const reader = await open(key); // create: true makes the stream and the group, reading from the start
