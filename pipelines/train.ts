@@ -330,7 +330,8 @@ export function trainParallel(opts: ParallelTrainOptions): ParallelTrainRun {
       report(
         {
           lr: () => scheduled?.paramGroups[0]?.lr ?? opts.optimizer.lr ?? Number.NaN,
-          queueDepth: () => packed - started,
+          // Packed and not yet posted, and posted but not yet begun by any worker (a sync step posted ahead).
+          queueDepth: () => packed - started + pool.queuedGroups(),
           workerBusyMs: () => pool.busyMs(),
           classTargets: targetSize === 0,
         },

@@ -46,7 +46,7 @@ export interface StepTelemetry {
   lr: number;
   /** Samples per second over the run so far. */
   samplesPerSecond: number;
-  /** Packed batches waiting for a worker when this step was applied. */
+  /** Packed batches no worker had begun when this step was applied (not yet posted, or posted ahead and waiting in the job table). */
   queueDepth: number;
   /** Milliseconds each worker has computed since the run started. */
   workerBusyMs: number[];

@@ -335,6 +335,20 @@ export class WorkerPool {
     return this.collect(js, resultsFrom);
   }
 
+  /** Posted groups (steps, Hogwild batches) that no worker has started: waiting in the job table. */
+  queuedGroups(): number {
+    const posted = new Set<number>();
+    const started = new Set<number>();
+    for (let j = 0; j < this.jobs; j++) {
+      const b = CTL.HEADER + j * JOB.FIELDS;
+      const s = Atomics.load(this.ctl, b + JOB.STATE);
+      if (s === JobState.IDLE) continue;
+      posted.add(this.ctl[b + JOB.GROUP]!);
+      if (s === JobState.DONE || s >= JobState.CLAIMED) started.add(this.ctl[b + JOB.GROUP]!);
+    }
+    return posted.size - started.size;
+  }
+
   /** The learning rate workers use in Hogwild mode (a schedule on the main thread sets it). */
   setLr(lr: number): void {
     this.f64[F64.LR] = lr;
