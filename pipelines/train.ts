@@ -265,17 +265,15 @@ export function trainParallel(opts: ParallelTrainOptions): ParallelTrainRun {
     const normSq = workerUpdate ? () => pool.updatedNormSq() : sharded === null ? null : (b: ComputedBatch) => sharded.reduce(b.jobs);
     /** Releases a step posted to the pool: with the update on the workers, its optimizer calls are written down for the update jobs instead of run. */
     const release = (step: number): void => {
-      if (workerUpdate) {
-        const calls: OptimizerCall[] = [];
-        heap!.deferOptimizer = (call) => void calls.push(call);
-        try {
-          optimizer.step();
-        } finally {
-          heap!.deferOptimizer = null;
-        }
-        pool.plan(step, calls);
+      if (!workerUpdate) return pool.release(step, null);
+      const calls: OptimizerCall[] = [];
+      heap!.deferOptimizer = (call) => void calls.push(call);
+      try {
+        optimizer.step();
+      } finally {
+        heap!.deferOptimizer = null;
       }
-      pool.open(step);
+      pool.release(step, calls);
     };
     if (optimizer === null && scheduled !== null) pool.setLr(scheduled.paramGroups[0]!.lr);
     // Credits: one per free slot. observeOn(asap) so a slot released inside applyUpdate is refilled on a

@@ -261,9 +261,9 @@ export class WorkerPool {
   /**
    * Synchronous mode: posts step `step`, the n samples of batch `slot` as micro-shards (shard s into
    * gradient slot s, Dropout draw `step·shards + s`), and with the update on the workers its update jobs.
-   * Resolves when every job is done. The shards wait for the previous step's jobs, and for `open(step)`
-   * unless `early`; the update jobs wait for the shards and `plan(step, …)`. So a step can be posted while
-   * the one before it runs, and the workers go on to it without waiting for this thread.
+   * Resolves when every job is done. The shards wait for the previous step's jobs, and unless `early` for
+   * `release(step, …)`; the update jobs wait for the shards and `release(step, calls)`. So a step can be
+   * posted while the one before it runs, and the workers go on to it without waiting for this thread.
    */
   runShards(slot: number, n: number, step: number, early = false): Promise<JobResult> {
     const k = shardCount(n, this.opts.shards);
@@ -276,40 +276,33 @@ export class WorkerPool {
     }, u);
   }
 
-  /** Lets the shard jobs of `step` run once the step before it is done (they were posted without `early`). */
-  open(step: number): void {
+  /**
+   * Releases step `step` (posted with runShards) once the step before it is applied here: its shard jobs
+   * may run once that step's jobs are done, and with the update on the workers, `calls` (the step's
+   * optimizer calls) are written for its update jobs, which run once its shards are done. Not earlier:
+   * the update jobs of the step before read the plan region (and write the chunks' Σ g²).
+   */
+  release(step: number, calls: readonly OptimizerCall[] | null): void {
+    if (calls !== null) {
+      const plan = this.planView!;
+      const head = this.chunks.length;
+      if (head + calls.length * PLAN_WIDTH > plan.length) throw new ValueError(`pool: an update plan of ${calls.length} calls does not fit its region`);
+      plan[0] = calls.length;
+      calls.forEach((c, i) => {
+        const at = head + i * PLAN_WIDTH;
+        plan[at] = PLAN_KERNELS.indexOf(c.kernel);
+        plan.set(c.args, at + 1);
+      });
+      // The store publishes the plan to the update jobs it releases.
+      this.raise(CTL.PLANNED, step + 1);
+    }
     this.raise(CTL.OPENED, step + 1);
-    this.wake();
+    if (releaseReady(this.ctl, this.jobs)) this.bump(CTL.GEN);
   }
 
   /** Only this thread writes OPENED and PLANNED, so they never go back. */
   private raise(field: number, value: number): void {
     if (Atomics.load(this.ctl, field) < value) Atomics.store(this.ctl, field, value);
-  }
-
-  /**
-   * Writes the optimizer calls of `step`'s update jobs (sync mode with the update on the workers) and
-   * lets them run once the step's shards are done. Called once the step before it is applied here, as
-   * its update jobs overwrite the plan (and the chunks' Σ g²) of that one.
-   */
-  plan(step: number, calls: readonly OptimizerCall[]): void {
-    const plan = this.planView!;
-    const head = this.chunks.length;
-    if (head + calls.length * PLAN_WIDTH > plan.length) throw new ValueError(`pool: an update plan of ${calls.length} calls does not fit its region`);
-    plan[0] = calls.length;
-    calls.forEach((c, i) => {
-      const at = head + i * PLAN_WIDTH;
-      plan[at] = PLAN_KERNELS.indexOf(c.kernel);
-      plan.set(c.args, at + 1);
-    });
-    // The store publishes the plan to the update jobs it releases.
-    this.raise(CTL.PLANNED, step + 1);
-    this.wake();
-  }
-
-  /** Releases what waited for this thread's last store and wakes the workers if anything was. */
-  private wake(): void {
-    if (releaseReady(this.ctl, this.jobs)) this.bump(CTL.GEN);
   }
 
   /** Σ g² of the last step's reduced gradient (update jobs), its chunks added in order. */

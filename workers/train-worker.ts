@@ -48,7 +48,7 @@ class UpdateView {
   /** The step `planned` was read for: a step's other chunks (and redone ones) reuse it. */
   private plannedStep = -1;
 
-  /** Step `step`'s optimizer calls, as the main thread wrote them before posting the step. */
+  /** Step `step`'s optimizer calls, as the main thread wrote them when it released the step. */
   calls(step: number): readonly PlannedCall[] {
     const { plan, planned } = this;
     if (step === this.plannedStep) return planned;
