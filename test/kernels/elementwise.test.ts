@@ -90,3 +90,51 @@ describe('sumSlotsF32 (the update jobs\' reduce)', () => {
     },
   );
 });
+
+describe('ownLines (taking cache lines over before a write pass)', () => {
+  test.prop([fc.integer({ min: 0, max: 130 }), fc.integer({ min: 0, max: 700 }), fc.integer({ min: 1, max: 1e6 })], { numRuns: 40 })(
+    'leaves every byte as it was, inside the range and around it',
+    (offset, bytes, seed) => {
+      setKernels('wasm');
+      const heap = wasmHeap()!;
+      const size = 1024;
+      const at = heap.alloc(size);
+      const region = new Uint8Array(heap.memory.buffer, at, size);
+      const want = Uint8Array.from(values(size, seed), (v) => v & 255);
+      region.set(want);
+      heap.kernels.ownLines(at + offset, bytes);
+      expect(Uint8Array.from(region)).toEqual(want);
+      heap.release(at, size);
+    },
+  );
+
+  test('stores only to bytes of its range: a byte another thread counts up on the same line loses no count', async () => {
+    setKernels('wasm');
+    const heap = wasmHeap()!;
+    const at = heap.alloc(64 * 40);
+    const counts = 200_000;
+    const done = new Int32Array(new SharedArrayBuffer(4));
+    const { Worker } = await import('node:worker_threads');
+    // The counter is the first byte of the line the range starts in, 5 bytes before the range.
+    const w = new Worker(
+      `const { workerData: d } = require('node:worker_threads');
+       const b = new Uint8Array(d.buffer, d.at, 1);
+       for (let i = 0; i < d.counts; i++) Atomics.add(b, 0, 1);
+       Atomics.store(d.done, 0, 1);`,
+      { eval: true, workerData: { buffer: heap.memory.buffer, at, counts, done } },
+    );
+    const counter = new Uint8Array(heap.memory.buffer, at, 1);
+    const start = Atomics.load(counter, 0);
+    let passes = 0;
+    const until = Date.now() + 10_000;
+    while (Atomics.load(done, 0) === 0 && Date.now() < until) {
+      heap.kernels.ownLines(at + 5, 64 * 39);
+      passes++;
+    }
+    await w.terminate();
+    expect(Atomics.load(done, 0)).toBe(1);
+    expect(passes).toBeGreaterThan(0);
+    expect(Atomics.load(counter, 0)).toBe((start + counts) & 255);
+    heap.release(at, 64 * 40);
+  });
+});

@@ -18,6 +18,7 @@ export interface KernelExports {
   gruBackward(act: number, gh: number, ghRow: number, h: number, gy: number, dgi: number, dgh: number, dh: number, N: number, H: number): void;
   addF32(out: number, a: number, b: number, n: number): void;
   copyF32(out: number, a: number, n: number): void;
+  ownLines(p: number, bytes: number): void;
   sumSlotsF32(out: number, first: number, stride: number, k: number, n: number): number;
   addRowsF32(out: number, a: number, row: number, rows: number, cols: number): void;
   sumRowsF32(out: number, a: number, rows: number, cols: number): void;

@@ -2,6 +2,6 @@
 export { sgemm, sgemmScratchBytes } from './gemm';
 export { gruBackward, gruForward, lstmOutputBackward, lstmOutputForward, lstmStateBackward, lstmStateForward } from './cells';
 export { col2im, im2col } from './im2col';
-export { addF32, addRowsF32, copyF32, reluBackwardF32, reluF32, sumRowsF32, sumSlotsF32 } from './vector';
+export { addF32, addRowsF32, copyF32, ownLines, reluBackwardF32, reluF32, sumRowsF32, sumSlotsF32 } from './vector';
 export { maxPoolF32 } from './pool';
 export { adamF32, sgdF32 } from './optim';

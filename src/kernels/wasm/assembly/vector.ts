@@ -1,6 +1,7 @@
 // Streaming f32 vector kernels, four lanes at a time, then a scalar tail: the reducer's slot sum and its
 // squared norm, the engine's gradient accumulation, ReLU and its backward, a bias added to every row
-// and its gradient's sum over the rows. Each gives the bits of its TypeScript loop.
+// and its gradient's sum over the rows. Each gives the bits of its TypeScript loop. Beside them,
+// ownLines: a pass that takes cache lines over from other cores before a kernel writes them.
 
 /** out[j] = a[j] + b[j] (out may be a). Each sum is one f32 rounding, as a + b stored to a Float32Array. */
 export function addF32(out: usize, a: usize, b: usize, n: i32): void {
@@ -13,6 +14,19 @@ export function addF32(out: usize, a: usize, b: usize, n: i32): void {
     const q = <usize>j * 4;
     store<f32>(out + q, load<f32>(a + q) + load<f32>(b + q));
   }
+}
+
+/**
+ * Takes the 64-byte lines of [p, p + bytes) into this core's cache in a state it may write, without
+ * changing a byte: one store per line of the byte it holds. Stores to lines another core holds wait
+ * until that core drops its copy; a kernel writing such lines element after element has few distinct
+ * lines in flight and pays that wait line by line, this pass has a store buffer's worth in flight.
+ * Only for memory no other thread writes meanwhile (its store would be lost).
+ */
+export function ownLines(p: usize, bytes: usize): void {
+  const end = p + bytes;
+  // Bytes of the range only: its first line may hold another thread's bytes before p.
+  for (let q = p; q < end; q = (q + 64) & ~(<usize>63)) store<u8>(q, load<u8>(q));
 }
 
 /** out[j] = a[j]. */
