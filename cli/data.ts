@@ -11,7 +11,7 @@ import type { Module } from '../src/nn/module.js';
 import { type DType, type Storage, Tensor } from '../src/tensor/tensor.js';
 import { evaluate } from '../src/train/fit.js';
 import { type LossName, summedLoss } from '../src/train/shard.js';
-import { type DeadLetterSink, JsonlDeadLetterSink, MemoryDeadLetterSink } from '../pipelines/dead-letter.js';
+import { type DeadLetterSink, JsonlDeadLetterSink, MemoryDeadLetterSink, keepDeadLetters } from '../pipelines/dead-letter.js';
 import { type CompiledMapping, type FeatureSpec, type RecordMapping, type TargetSpec, compileMapping } from '../pipelines/mapping.js';
 import { RecordBatchSource, type RecordCounters, type RecordSourceOptions } from '../pipelines/record-source.js';
 import type { ReaderPosition, RecordReader, SourceRecord } from '../pipelines/records.js';
@@ -64,6 +64,8 @@ export interface OpenOptions {
   signal: AbortSignal;
   /** A resumed run: the test split's rejected records were dead-lettered by the first run. */
   resuming: boolean;
+  /** A resumed run's checkpoint: the dead-letter entries up to its position, which the file keeps. */
+  deadLettered?: number;
 }
 
 /** The mapping of a record source (parseConfig checked it and filled in idx's default). */
@@ -150,6 +152,8 @@ interface Part {
   src: RecordBatchSource;
   filled: number;
   applied: number;
+  /** Whether its rejects go to the dead-letter sink (the first epoch's only). */
+  writes: boolean;
 }
 
 /**
@@ -167,6 +171,8 @@ export class EpochRecordSource implements BatchSource {
   private fills = 0;
   /** Counters of the epochs dropped from `parts`. */
   private readonly past: RecordCounters = { read: 0, accepted: 0, rejected: 0, byReason: {} };
+  /** Dead-letter entries before the parts' own: the sink's earlier ones, then a dropped first epoch's. */
+  private deadBefore: number;
 
   constructor(
     private readonly repeat: RepeatReader,
@@ -176,6 +182,7 @@ export class EpochRecordSource implements BatchSource {
     private readonly accept: (r: SourceRecord) => boolean,
   ) {
     this.name = repeat.name;
+    this.deadBefore = opts.deadLettered ?? 0;
     this.parts.push(this.part());
   }
 
@@ -194,8 +201,9 @@ export class EpochRecordSource implements BatchSource {
       close: async () => {}, // the RepeatReader outlives each epoch's source
     };
     // Every epoch reads the same rows: their dead-letter entries are written once, in the first epoch.
-    const sink: DeadLetterSink = r.epoch === 1 ? { write: (e) => this.sink.write(e), close: async () => {} } : { write: async () => {}, close: async () => {} };
-    return { src: new RecordBatchSource(view, this.mapping, sink, this.opts), filled: 0, applied: 0 };
+    const writes = r.epoch === 1;
+    const sink: DeadLetterSink = writes ? { write: (e) => this.sink.write(e), close: async () => {} } : { write: async () => {}, close: async () => {} };
+    return { src: new RecordBatchSource(view, this.mapping, sink, { ...this.opts, deadLettered: 0 }), filled: 0, applied: 0, writes };
   }
 
   async fill(into: SlotWriter, max: number): Promise<number> {
@@ -228,14 +236,21 @@ export class EpochRecordSource implements BatchSource {
   /** Drops the leading epochs whose batches are all applied (never the current one). */
   private retire(): void {
     while (this.parts.length > 1 && this.parts[0]!.applied === this.parts[0]!.filled) {
-      const c = this.parts.shift()!.src.counters;
+      const p = this.parts.shift()!;
+      const c = p.src.counters;
       addCounters(this.past, c);
+      if (p.writes) this.deadBefore += c.rejected; // the position is past all of them now
     }
   }
 
   /** The first epoch with unapplied batches holds the applied prefix's end; with none, the current epoch does. */
   position(): ReaderPosition | null {
     return this.parts[0]!.src.position();
+  }
+
+  deadLettered(): number {
+    const first = this.parts[0]!;
+    return this.deadBefore + (first.writes ? first.src.deadLettered() : 0);
   }
 
   get counters(): RecordCounters {
@@ -283,6 +298,7 @@ function stoppable(src: RecordBatchSource, signal: AbortSignal, closeStream: () 
     },
     applied: (step) => src.applied(step),
     position: () => src.position(),
+    deadLettered: () => src.deadLettered(),
     async close() {
       try {
         // A read still pending on the stream may keep close waiting: the stream goes first.
@@ -458,11 +474,13 @@ export async function openData(c: TrainConfig, o: OpenOptions): Promise<OpenedDa
   }
   const mapping = compileMapping(mappingOf(d));
   const deadLetter = d.deadLetter ?? resolve(o.runDir, 'dead-letter.jsonl');
+  // Entries past the checkpoint's count are of records the resumed run reads (and rejects) again.
+  const kept = keepDeadLetters(deadLetter, o.resuming ? o.deadLettered : undefined);
   const sink = new JsonlDeadLetterSink(deadLetter);
   const opts = sourceOptions(d);
   if (isStreamSource(d)) {
     const reader = await openStream(d, c, o.from);
-    const src = new RecordBatchSource(reader, mapping, sink, opts);
+    const src = new RecordBatchSource(reader, mapping, sink, { ...opts, deadLettered: kept });
     const source = stoppable(src, o.signal, () => {
       if (d.source === 'stdin') process.stdin.destroy(); // the run is over with it; a pending read would hold the process
     });
@@ -482,6 +500,8 @@ export async function openData(c: TrainConfig, o: OpenOptions): Promise<OpenedDa
       });
       test = await readSplit(t, mappingOf(d), c, o.resuming ? new MemoryDeadLetterSink() : sink, opts);
     }
+    // The test split's rejects come first in the file (resumed: they are among the kept).
+    opts.deadLettered = o.resuming ? kept : keepDeadLetters(deadLetter);
   } catch (e) {
     await repeat.close();
     await sink.close();

@@ -129,11 +129,12 @@ export async function runResume(dir: string, o: RunOptions): Promise<RunSummary>
   if (checkpoint === null) throw new ValueError(`run folder '${dir}' has no valid checkpoint to resume from (start it again with streamgrad train)`);
   forgetMetricsAfter(join(dir, 'metrics.jsonl'), checkpoint.step);
   // The source continues after the position the checkpoint recorded with the parameters.
-  const from = (checkpoint.meta as { source?: { position?: ReaderPosition | null } } | null)?.source?.position ?? undefined;
+  const source = (checkpoint.meta as { source?: { position?: ReaderPosition | null; deadLettered?: number } } | null)?.source;
+  const from = source?.position ?? undefined;
   const stop = stopper(o);
   let data: OpenedData;
   try {
-    data = await openData(config, { runDir: resolve(dir), from, signal: stop.signal, resuming: true });
+    data = await openData(config, { runDir: resolve(dir), from, signal: stop.signal, resuming: true, deadLettered: source?.deadLettered });
   } catch (e) {
     stop.dispose();
     throw e;

@@ -1,5 +1,6 @@
 // Dead-letter sinks: where rejected records go, with why and where they were read, so none is lost
 // silently. A JSON Lines file (append, one entry a line) and an in-memory sink for tests.
+import { existsSync, readFileSync, writeFileSync } from 'node:fs';
 import { type FileHandle, open } from 'node:fs/promises';
 import { SourceError } from '../src/errors.js';
 import type { ReaderPosition } from './records.js';
@@ -96,4 +97,21 @@ export class JsonlDeadLetterSink implements DeadLetterSink {
       await h.close();
     }
   }
+}
+
+/**
+ * Entries of a JSON Lines dead-letter file (0 when there is none). With `keep`, cuts the file back to
+ * its first `keep` entries and drops a last line a crash cut short: a run resumed from a checkpoint
+ * keeps the entries the checkpoint counted, for it reads the records after them again and rejects the
+ * bad ones anew. Returns the entries left.
+ */
+export function keepDeadLetters(path: string, keep?: number): number {
+  if (!existsSync(path)) return 0;
+  const text = readFileSync(path, 'utf8');
+  const lines = text.split('\n');
+  const torn = lines.pop() !== ''; // what follows the last newline: '' or a line cut short
+  if (keep === undefined) return lines.length;
+  const left = Math.min(keep, lines.length);
+  if (torn || left < lines.length) writeFileSync(path, lines.slice(0, left).map((l) => `${l}\n`).join(''));
+  return left;
 }

@@ -14,6 +14,11 @@ export interface RecordSourceOptions {
   maxBadRatio?: number;
   /** …counted from this many records on, so a few early bad ones do not stop it (default 100). */
   minRecordsForRatio?: number;
+  /**
+   * Entries the dead-letter sink holds before this source's first (what a resumed run kept, a test
+   * split's rejects): `deadLettered()` counts from the sink's start (default 0).
+   */
+  deadLettered?: number;
 }
 
 /** Records read so far: read = accepted + rejected at every moment; byReason sums to rejected. */
@@ -28,6 +33,8 @@ interface FilledBatch {
   records: SourceRecord[];
   /** Reader position after the last record this batch consumed (rejected ones included). */
   end: ReaderPosition | null;
+  /** Records rejected up to `end`, this source's first included. */
+  rejected: number;
   applied: boolean;
 }
 
@@ -37,6 +44,7 @@ export class RecordBatchSource implements BatchSource {
   private readonly maxRecordBytes: number;
   private readonly maxBadRatio: number;
   private readonly minRecordsForRatio: number;
+  private readonly deadBefore: number;
   private readonly c: RecordCounters = { read: 0, accepted: 0, rejected: 0, byReason: {} };
   /** Accepted records read by a fill that then failed: they go first into the next fill, uncounted again. */
   private readonly carry: SourceRecord[] = [];
@@ -45,6 +53,11 @@ export class RecordBatchSource implements BatchSource {
   /** First batch not yet applied: the applied prefix is [0, prefix). */
   private prefix = 0;
   private appliedAt: ReaderPosition | null;
+  /** Records rejected up to `appliedAt` (and `tailRejected` up to `tail`). */
+  private appliedRejected = 0;
+  private tailRejected = 0;
+  /** Records rejected before each accepted one was read: where a batch ends short of the last read. */
+  private readonly rejectedBefore = new WeakMap<SourceRecord, number>();
   private lastRead: ReaderPosition | null = null;
   private readSinceBatch = false;
   /** Position after the rejected records that a final, empty fill consumed. */
@@ -69,9 +82,12 @@ export class RecordBatchSource implements BatchSource {
     if (typeof ratio !== 'number' || !(ratio >= 0 && ratio <= 1)) throw new ValueError(`${where}: maxBadRatio must be a number in [0, 1] (got ${fmtValue(ratio)})`);
     const min = opts.minRecordsForRatio ?? 100;
     if (!Number.isInteger(min) || min < 1) throw new ValueError(`${where}: minRecordsForRatio must be an integer >= 1 (got ${fmtValue(min)})`);
+    const dead = opts.deadLettered ?? 0;
+    if (!Number.isInteger(dead) || dead < 0) throw new ValueError(`${where}: deadLettered must be an integer >= 0 (got ${fmtValue(dead)})`);
     this.maxRecordBytes = max;
     this.maxBadRatio = ratio;
     this.minRecordsForRatio = min;
+    this.deadBefore = dead;
     this.appliedAt = reader.position?.() ?? null;
   }
 
@@ -112,6 +128,7 @@ export class RecordBatchSource implements BatchSource {
         const fault = rec.fault ?? (rec.bytes > this.maxRecordBytes ? { reason: 'oversized' as const, message: fmtOversized(rec.bytes, this.maxRecordBytes) } : this.tryWrite(rec, into, n));
         if (fault === null) {
           this.c.accepted++;
+          this.rejectedBefore.set(rec, this.c.rejected);
           taken.push(rec);
         } else {
           await this.reject(rec, fault);
@@ -125,12 +142,16 @@ export class RecordBatchSource implements BatchSource {
     }
     if (taken.length === 0) {
       // The end: rejected records read since the last batch are consumed once every batch is applied.
-      if (this.readSinceBatch) this.tail = this.lastRead;
+      if (this.readSinceBatch) {
+        this.tail = this.lastRead;
+        this.tailRejected = this.c.rejected;
+      }
       return 0;
     }
     // With carried records left over (a smaller max than the failed fill's), only what was taken is consumed.
-    const end = this.carry.length > 0 ? taken[taken.length - 1]!.position : this.lastRead;
-    this.batches.set(this.fills++, { records: taken, end, applied: false });
+    const last = taken[taken.length - 1]!;
+    const [end, rejected] = this.carry.length > 0 ? [last.position, this.rejectedBefore.get(last)!] : [this.lastRead, this.c.rejected];
+    this.batches.set(this.fills++, { records: taken, end, rejected, applied: false });
     this.readSinceBatch = false;
     return taken.length;
   }
@@ -190,6 +211,7 @@ export class RecordBatchSource implements BatchSource {
     b.applied = true;
     for (let p = this.batches.get(this.prefix); p?.applied === true; p = this.batches.get(this.prefix)) {
       this.appliedAt = p.end;
+      this.appliedRejected = p.rejected;
       this.batches.delete(this.prefix++);
     }
     await this.reader.ack(b.records);
@@ -202,6 +224,11 @@ export class RecordBatchSource implements BatchSource {
 
   position(): ReaderPosition | null {
     return this.appliedPosition();
+  }
+
+  /** Dead-letter entries up to `position()`: one per record rejected before it, after the sink's earlier ones. */
+  deadLettered(): number {
+    return this.deadBefore + (this.prefix === this.fills && this.tail !== null ? this.tailRejected : this.appliedRejected);
   }
 
   async close(): Promise<void> {

@@ -33,5 +33,11 @@ export interface BatchSource {
   applied?(step: number): void | Promise<void>;
   /** Where to resume after every applied batch (what a checkpoint stores), as plain JSON. */
   position?(): ReaderPosition | null;
+  /**
+   * Entries in its dead-letter sink for the records up to `position()`, counted from the sink's start
+   * (a checkpoint stores it): a run resumed from that position keeps that many entries and drops the
+   * rest, the rejects it reads again.
+   */
+  deadLettered?(): number;
   close?(): void | Promise<void>;
 }

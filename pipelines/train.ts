@@ -296,7 +296,7 @@ export function trainParallel(opts: ParallelTrainOptions): ParallelTrainRun {
         step,
         stateDict,
         optimizer: optimizer?.stateDict() ?? null,
-        meta: { mode: c.mode, shards: c.shards, seed: opts.seed ?? 0, source: { name: opts.source.name, position: opts.source.position?.() ?? null } },
+        meta: { mode: c.mode, shards: c.shards, seed: opts.seed ?? 0, source: { name: opts.source.name, position: opts.source.position?.() ?? null, ...deadLettered(opts.source) } },
       };
     };
     const steps$ = credits$.pipe(
@@ -373,4 +373,9 @@ export function trainParallel(opts: ParallelTrainOptions): ParallelTrainRun {
   })();
   done.catch(() => {}); // the caller sees the error through `done` or `telemetry$`; neither is required
   return { telemetry$: telemetry$.asObservable(), done };
+}
+
+/** A checkpoint's dead-letter count, for sources that keep one. */
+function deadLettered(source: BatchSource): { deadLettered?: number } {
+  return source.deadLettered === undefined ? {} : { deadLettered: source.deadLettered() };
 }

@@ -151,8 +151,8 @@ describe('train configs that point at real data', () => {
     expect(jsonLines(join(d, 'dead-letter.jsonl'))).toHaveLength(36); // the first epoch's 12 × 3, once
   }, 90_000);
 
-  it('a run killed before its first periodic checkpoint resumes from its start checkpoint: every step once, the bits of a run never killed', async () => {
-    const cfg = writeConfig('clean.json', { ...irisCsv('clean.csv'), checkpoint: { everySteps: 1000 } });
+  it('a run killed before its first periodic checkpoint resumes from its start checkpoint: every step once, every dead letter once, the bits of a run never killed', async () => {
+    const cfg = writeConfig('killed.json', { ...irisCsv('big.csv'), checkpoint: { everySteps: 1000 } });
     const d = join(root, 'killed');
     const child = spawn(process.execPath, [bin, 'train', cfg, '--output', d], { cwd: root });
     let out = '';
@@ -167,11 +167,15 @@ describe('train configs that point at real data', () => {
     expect(out).toContain('test loss');
     expect(readdirSync(join(d, 'checkpoints'))).toEqual(['ckpt-0000000000']);
     expect(trainSteps(d).length).toBeGreaterThanOrEqual(180);
+    // The first epoch's rejects, written before the kill and past the start checkpoint's position.
+    expect(jsonLines(join(d, 'dead-letter.jsonl'))).toHaveLength(36);
 
     const r = run(['resume', d]);
     expect(r.status, r.stderr).toBe(0);
     expect(trainSteps(d)).toEqual(Array.from({ length: 540 }, (_, i) => i));
     expect(jsonLines(join(d, 'metrics.jsonl')).filter((x) => x.kind === 'test').map((x) => [x.step, x.epoch])).toEqual([[179, 1], [359, 2], [539, 3]]);
+    // The resumed run read them again: the file kept what the checkpoint counted (none), so each is there once.
+    expect(jsonLines(join(d, 'dead-letter.jsonl')).map((e) => e.index)).toEqual(Array.from({ length: 12 }, (_, k) => [11, 41, 71].map((i) => i + 123 * k)).flat());
     const whole = join(root, 'never-killed');
     expect(run(['train', cfg, '--output', whole]).status).toBe(0);
     expect(readFileSync(join(d, 'model.safetensors')).equals(readFileSync(join(whole, 'model.safetensors')))).toBe(true);

@@ -6,7 +6,7 @@ import { loadIris } from '../../src/data/dataset.js';
 import { SourceError, ValueError } from '../../src/errors.js';
 import { noGrad } from '../../src/autograd/engine.js';
 import { Tensor } from '../../src/tensor/tensor.js';
-import { DEAD_LETTER_RECORD_CHARS, JsonlDeadLetterSink, MemoryDeadLetterSink } from '../../pipelines/dead-letter.js';
+import { DEAD_LETTER_RECORD_CHARS, JsonlDeadLetterSink, MemoryDeadLetterSink, keepDeadLetters } from '../../pipelines/dead-letter.js';
 import type { RecordMapping } from '../../pipelines/mapping.js';
 import { RecordBatchSource } from '../../pipelines/record-source.js';
 import type { RecordReader, SourceRecord } from '../../pipelines/records.js';
@@ -165,21 +165,41 @@ describe('RecordBatchSource', () => {
     const src = new RecordBatchSource(reader, M, new MemoryDeadLetterSink(), { maxBadRatio: 1 });
     expect(src.appliedPosition()).toEqual({ offset: 0 });
     expect(await fillAll(src, 2)).toEqual([[1, 2], [4, 5], [6, 7], [8]]);
+    expect(src.deadLettered()).toBe(0); // both rejects are past the position
     // Rejects are acked as soon as they are dead-lettered: no update will use them, and held they would block a broker.
     expect(reader.acked).toEqual([[3], [9]]);
     await src.applied(1);
     expect(reader.acked).toEqual([[3], [9], [4, 5]]);
     expect(src.appliedPosition()).toEqual({ offset: 0 });
+    expect(src.deadLettered()).toBe(0);
     await src.applied(0);
     expect(src.appliedPosition()).toEqual({ offset: 5 });
+    expect(src.deadLettered()).toBe(1);
     await src.applied(3);
     expect(src.position()).toEqual({ offset: 5 });
     await src.applied(2);
     // Every batch applied, and the source ended: the rejected record after the last batch is consumed too.
     expect(src.appliedPosition()).toEqual({ offset: 9 });
+    expect(src.deadLettered()).toBe(2);
     expect(reader.acked).toEqual([[3], [9], [4, 5], [1, 2], [8], [6, 7]]);
     expect(await rejection(src.applied(2))).toEqual(new ValueError('list: applied(2) for a batch that was already applied'));
     expect(await rejection(src.applied(4))).toEqual(new ValueError('list: applied(4) for a batch that was never filled'));
+  });
+
+  it('counts the dead letters up to its position when a batch ends short of the last record read (a failed fill\'s records carried over)', async () => {
+    const bad = { a: 'bad' };
+    const reader = new ListReader([good(1), bad, good(3), bad, good(5), good(6)]);
+    reader.failAt = 5;
+    const src = new RecordBatchSource(reader, M, new MemoryDeadLetterSink(), { maxBadRatio: 1, deadLettered: 7 });
+    const s = slot(6);
+    expect(await rejection(src.fill(s, 6))).toEqual(new SourceError('list: connection lost'));
+    expect(await src.fill(s, 2)).toBe(2); // records 1 and 3, carried; 5 stays carried
+    await src.applied(0);
+    expect([src.position(), src.deadLettered()]).toEqual([{ offset: 3 }, 7 + 1]);
+    expect(await src.fill(s, 2)).toBe(2); // 5, then 6
+    await src.applied(1);
+    expect([src.position(), src.deadLettered()]).toEqual([{ offset: 6 }, 7 + 2]);
+    expect(() => new RecordBatchSource(reader, M, new MemoryDeadLetterSink(), { deadLettered: -1 })).toThrow(new ValueError('recordSource(list): deadLettered must be an integer >= 0 (got -1)'));
   });
 
   it('moves the position before its first await, as a checkpoint reads it', async () => {
@@ -191,12 +211,14 @@ describe('RecordBatchSource', () => {
   });
 
   test.prop([fc.array(fc.boolean(), { minLength: 1, maxLength: 40 }), fc.integer({ min: 1, max: 5 }), fc.array(fc.boolean(), { maxLength: 12 }), fc.boolean()], { numRuns: 80 })(
-    'a JSONL reader resumed from appliedPosition() reads the records of the batches after the applied prefix',
+    'a JSONL reader resumed from appliedPosition() reads the records of the batches after the applied prefix, and its dead letters after the ones counted',
     async (valid, max, applied, reverse) => {
       const p = join(dir, `resume-${Math.random().toString(36).slice(2)}.jsonl`);
       writeFileSync(p, valid.map((ok, i) => (ok ? JSON.stringify(good(i)) : `{"a": ${i}`)).join('\n'));
-      const whole = await fillAll(new RecordBatchSource(new JsonlReader(p), M, new MemoryDeadLetterSink(), { maxBadRatio: 1 }), max);
-      const first = new RecordBatchSource(new JsonlReader(p), M, new MemoryDeadLetterSink(), { maxBadRatio: 1 });
+      const wholeDead = new MemoryDeadLetterSink();
+      const whole = await fillAll(new RecordBatchSource(new JsonlReader(p), M, wholeDead, { maxBadRatio: 1 }), max);
+      const firstDead = new MemoryDeadLetterSink();
+      const first = new RecordBatchSource(new JsonlReader(p), M, firstDead, { maxBadRatio: 1 });
       const s = slot(max);
       const filled = Math.min(applied.length, whole.length);
       for (let b = 0; b < filled; b++) await first.fill(s, max);
@@ -205,8 +227,13 @@ describe('RecordBatchSource', () => {
       for (const b of reverse ? steps.reverse() : steps) await first.applied(b);
       let prefix = 0;
       while (prefix < filled && applied[prefix]) prefix++;
-      const resumed = new RecordBatchSource(new JsonlReader(p, { from: first.appliedPosition() ?? undefined }), M, new MemoryDeadLetterSink(), { maxBadRatio: 1 });
+      // A resumed run keeps the entries counted up to the position: with the resumed reader's, each reject once.
+      const kept = first.deadLettered();
+      const resumedDead = new MemoryDeadLetterSink();
+      const resumed = new RecordBatchSource(new JsonlReader(p, { from: first.appliedPosition() ?? undefined }), M, resumedDead, { maxBadRatio: 1, deadLettered: kept });
       expect(await fillAll(resumed, max)).toEqual(whole.slice(prefix));
+      const where = (entries: { position: unknown }[]) => entries.map((e) => JSON.stringify(e.position));
+      expect([...where(firstDead.entries.slice(0, kept)), ...where(resumedDead.entries)]).toEqual(where(wholeDead.entries));
       await first.close();
     },
   );
@@ -233,6 +260,22 @@ describe('RecordBatchSource', () => {
     const sink = new MemoryDeadLetterSink();
     await new RecordBatchSource(reader, M, sink).close();
     expect([reader.closed, sink.closed]).toEqual([true, true]);
+  });
+});
+
+describe('keepDeadLetters', () => {
+  it('counts the entries of a file, and with keep cuts it back to them and drops a line cut short', () => {
+    const p = join(dir, 'keep.jsonl');
+    expect(keepDeadLetters(p)).toBe(0); // no file
+    writeFileSync(p, '{"i":1}\n{"i":2}\n{"i":3}\n{"i":');
+    expect(keepDeadLetters(p)).toBe(3);
+    expect(readFileSync(p, 'utf8')).toBe('{"i":1}\n{"i":2}\n{"i":3}\n{"i":'); // counting changes nothing
+    expect(keepDeadLetters(p, 5)).toBe(3);
+    expect(readFileSync(p, 'utf8')).toBe('{"i":1}\n{"i":2}\n{"i":3}\n');
+    expect(keepDeadLetters(p, 1)).toBe(1);
+    expect(readFileSync(p, 'utf8')).toBe('{"i":1}\n');
+    expect(keepDeadLetters(p, 0)).toBe(0);
+    expect(readFileSync(p, 'utf8')).toBe('');
   });
 });
 
