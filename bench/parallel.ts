@@ -17,7 +17,12 @@ interface ParallelModel {
   spec: ModelSpec;
   inputShape: number[];
   batch: number;
-  /** Steps per timed run (the first WARMUP share are warm-up). */
+  /**
+   * Steps per timed run (the first WARMUP share are warm-up): about `loopSeconds` of training, as long
+   * as a ceiling run. Two workers reach their steady pace later than one (their code is compiled and
+   * tiered up while both cores are busy); runs of 300 MLP steps (~1 s) measured the two-worker rows
+   * mostly before it.
+   */
   steps: number;
   /** Seconds per run of the ceiling rows' loops (about a pipeline run's length). */
   loopSeconds: number;
@@ -45,7 +50,7 @@ const MLP: ParallelModel = {
   },
   inputShape: [784],
   batch: MLP_BATCH,
-  steps: 300,
+  steps: 900,
   loopSeconds: 3,
   tfjs: 'tfjs-wasm',
   async oneThread() {
@@ -66,7 +71,7 @@ const CNN_MODEL: ParallelModel = {
   },
   inputShape: [1, 28, 28],
   batch: 64,
-  steps: 150,
+  steps: 400,
   loopSeconds: 4,
   tfjs: 'tfjs-cpu', // tfjs-wasm cannot train it (no Conv2DBackpropFilter)
   async oneThread() {
