@@ -198,6 +198,7 @@ export class EpochRecordSource implements BatchSource {
       ack: (records) => r.ack(records),
       checkColumns: (fields) => r.checkColumns(fields),
       position: () => r.position(),
+      replays: r.replays,
       close: async () => {}, // the RepeatReader outlives each epoch's source
     };
     // Every epoch reads the same rows: their dead-letter entries are written once, in the first epoch.
@@ -248,9 +249,11 @@ export class EpochRecordSource implements BatchSource {
     return this.parts[0]!.src.position();
   }
 
-  deadLettered(): number {
+  deadLettered(): number | null {
     const first = this.parts[0]!;
-    return this.deadBefore + (first.writes ? first.src.deadLettered() : 0);
+    if (!first.writes) return this.repeat.replays ? this.deadBefore : null;
+    const own = first.src.deadLettered();
+    return own === null ? null : this.deadBefore + own;
   }
 
   get counters(): RecordCounters {

@@ -226,8 +226,12 @@ export class RecordBatchSource implements BatchSource {
     return this.appliedPosition();
   }
 
-  /** Dead-letter entries up to `position()`: one per record rejected before it, after the sink's earlier ones. */
-  deadLettered(): number {
+  /**
+   * Dead-letter entries up to `position()`: one per record rejected before it, after the sink's earlier
+   * ones; null when the reader does not replay (no entry is ever written twice, none is to be cut).
+   */
+  deadLettered(): number | null {
+    if (this.reader.replays !== true) return null;
     return this.deadBefore + (this.prefix === this.fills && this.tail !== null ? this.tailRejected : this.appliedRejected);
   }
 

@@ -56,4 +56,11 @@ export interface RecordReader {
    * opened `from`). A checkpoint taken before any batch is applied stores this.
    */
   position?(): ReaderPosition;
+  /**
+   * True when a reader opened `from` a position reads every record after it again, rejected ones
+   * included (files, NATS, Redis): a run resumed from a checkpoint rejects those again, so their
+   * dead-letter entries past the checkpoint go. Absent or false (MQTT, stdin): a record read is never
+   * read again, and every entry written stays.
+   */
+  readonly replays?: boolean;
 }

@@ -36,8 +36,8 @@ export interface BatchSource {
   /**
    * Entries in its dead-letter sink for the records up to `position()`, counted from the sink's start
    * (a checkpoint stores it): a run resumed from that position keeps that many entries and drops the
-   * rest, the rejects it reads again.
+   * rest, the rejects it reads again. null: its reader never reads a record twice (RecordReader.replays).
    */
-  deadLettered?(): number;
+  deadLettered?(): number | null;
   close?(): void | Promise<void>;
 }

@@ -377,5 +377,6 @@ export function trainParallel(opts: ParallelTrainOptions): ParallelTrainRun {
 
 /** A checkpoint's dead-letter count, for sources that keep one. */
 function deadLettered(source: BatchSource): { deadLettered?: number } {
-  return source.deadLettered === undefined ? {} : { deadLettered: source.deadLettered() };
+  const n = source.deadLettered?.() ?? null;
+  return n === null ? {} : { deadLettered: n };
 }

@@ -15,6 +15,7 @@ export interface BundledReaderOptions {
 
 /** Records i = 0..n-1 of an in-memory dataset, in order or a seeded permutation; loaded on the first read. */
 class DatasetRecordReader implements RecordReader {
+  readonly replays = true;
   private data: Dataset | null = null;
   private order: Int32Array | null = null;
   private record: number;

@@ -131,6 +131,8 @@ class RowParser {
 /** Reads a CSV file or stream with a header row; each record is an object of strings keyed by the header. */
 export class CsvReader implements RecordReader {
   readonly name: string;
+  /** A file is read again from a position; a stream (stdin) is not. */
+  readonly replays: boolean;
   private readonly maxBytes: number;
   private readonly startAt: { offset: number; record: number };
   private readonly rows: RowParser;
@@ -145,6 +147,7 @@ export class CsvReader implements RecordReader {
     private readonly opts: CsvReaderOptions = {},
   ) {
     this.name = typeof input === 'string' ? `csv file '${input}'` : (opts.name ?? 'csv stream');
+    this.replays = typeof input === 'string';
     this.maxBytes = checkMaxRecordBytes(this.name, opts.maxRecordBytes);
     const delimiter = opts.delimiter ?? ',';
     if (typeof delimiter !== 'string' || Buffer.byteLength(delimiter) !== 1 || delimiter === '"' || delimiter === '\n' || delimiter === '\r') {

@@ -40,6 +40,7 @@ interface Current {
 
 export class FilesReader implements RecordReader {
   readonly name: string;
+  readonly replays = true;
   private listed: Promise<string[]> | null = null;
   private readonly from: { file: string | null; offset: number; record: number };
   private fileIndex = -1;

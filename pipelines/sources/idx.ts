@@ -64,6 +64,7 @@ async function openIdx(path: string, name: string): Promise<ByteReader> {
 /** Reads images and labels in lockstep, after checking both headers (magic numbers, dimensions, counts). */
 export class IdxReader implements RecordReader {
   readonly name: string;
+  readonly replays = true;
   private opened: Promise<{ images: ByteReader; labels: ByteReader; count: number; size: number }> | null = null;
   private readonly start: number;
   private record: number;

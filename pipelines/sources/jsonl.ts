@@ -254,6 +254,8 @@ function isBlank(b: Buffer, n: number): boolean {
 /** Reads one JSON object per line; blank lines are skipped, a malformed or oversized line is a bad record. */
 export class JsonlReader implements RecordReader {
   readonly name: string;
+  /** A file is read again from a position; a stream (stdin) is not. */
+  readonly replays: boolean;
   private readonly maxBytes: number;
   private readonly start: { offset: number; record: number };
   private opened: Promise<{ framer: RecordFramer; puller: ChunkPuller }> | null = null;
@@ -266,6 +268,7 @@ export class JsonlReader implements RecordReader {
     private readonly opts: JsonlReaderOptions = {},
   ) {
     this.name = typeof input === 'string' ? `jsonl file '${input}'` : (opts.name ?? 'jsonl stream');
+    this.replays = typeof input === 'string';
     this.maxBytes = checkMaxRecordBytes(this.name, opts.maxRecordBytes);
     if (typeof input !== 'string' && opts.from !== undefined) {
       throw new ValueError(`${this.name}: cannot resume from ${fmtValue(opts.from)}: a stream cannot seek, only files can`);

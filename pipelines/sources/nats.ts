@@ -185,6 +185,7 @@ async function consumerFor(jsm: JetStreamManager, s: Settings): Promise<Consumer
 
 export class NatsReader implements RecordReader {
   readonly name: string;
+  readonly replays = true;
   /** The credit window: messages fetched ahead at most. */
   readonly window: number;
   /** Delivered by the server, not yet returned by next(): at most `window`, as one fetch asks for no more. */

@@ -219,6 +219,7 @@ interface Entry {
 
 export class RedisReader implements RecordReader {
   readonly name: string;
+  readonly replays = true;
   /** The credit window: entries read per XREADGROUP at most. */
   readonly window: number;
   /** Read from Redis, not yet returned by next(): at most `window` (one XREADGROUP's COUNT). */

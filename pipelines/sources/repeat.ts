@@ -41,6 +41,9 @@ const LOOKAHEAD = 16;
  */
 export class RepeatReader implements RecordReader {
   readonly name: string;
+  get replays(): boolean {
+    return this.current.replays === true;
+  }
   readonly epochs: number;
   private current: RecordReader;
   private epochNow: number;

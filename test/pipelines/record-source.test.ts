@@ -1,5 +1,6 @@
 import { readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
+import { Readable } from 'node:stream';
 import { fc, test } from '@fast-check/vitest';
 import { describe, expect, it } from 'vitest';
 import { loadIris } from '../../src/data/dataset.js';
@@ -22,6 +23,7 @@ const dir = tempDir('streamgrad-records-');
 /** A reader over values given in memory; positions are { offset: index }; it logs acks and closing. */
 class ListReader implements RecordReader {
   readonly name = 'list';
+  readonly replays = true;
   readonly acked: number[][] = [];
   closed = false;
   private i = 0;
@@ -202,6 +204,13 @@ describe('RecordBatchSource', () => {
     expect(() => new RecordBatchSource(reader, M, new MemoryDeadLetterSink(), { deadLettered: -1 })).toThrow(new ValueError('recordSource(list): deadLettered must be an integer >= 0 (got -1)'));
   });
 
+  it('counts no dead letters to cut when its reader never reads a record twice (a stream)', async () => {
+    const src = new RecordBatchSource(new JsonlReader(Readable.from([`${JSON.stringify(good(1))}\n{"a":\n`])), M, new MemoryDeadLetterSink(), { maxBadRatio: 1 });
+    expect(await fillAll(src, 2)).toEqual([[1]]);
+    await src.applied(0);
+    expect(src.deadLettered()).toBeNull();
+  });
+
   it('moves the position before its first await, as a checkpoint reads it', async () => {
     const src = new RecordBatchSource(new ListReader([good(1), good(2)]), M, new MemoryDeadLetterSink());
     await src.fill(slot(1), 1);
@@ -228,7 +237,7 @@ describe('RecordBatchSource', () => {
       let prefix = 0;
       while (prefix < filled && applied[prefix]) prefix++;
       // A resumed run keeps the entries counted up to the position: with the resumed reader's, each reject once.
-      const kept = first.deadLettered();
+      const kept = first.deadLettered()!;
       const resumedDead = new MemoryDeadLetterSink();
       const resumed = new RecordBatchSource(new JsonlReader(p, { from: first.appliedPosition() ?? undefined }), M, resumedDead, { maxBadRatio: 1, deadLettered: kept });
       expect(await fillAll(resumed, max)).toEqual(whole.slice(prefix));
