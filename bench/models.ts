@@ -6,7 +6,7 @@ import {
 } from '../src/index.js';
 import { type BenchSection, type Contender, timeInterleaved, trainingRows } from './report.js';
 import { type TfBackend, tf, useBackend } from './tfjs.js';
-import { mnistBatches } from './data.js';
+import { mnistBatches, sequenceBatches } from './data.js';
 import { streamgradContender, streamgradName } from './streamgrad.js';
 import { torchOrReason } from './torch.js';
 
@@ -59,17 +59,7 @@ export const CNN: Spec = {
   data: (count) => mnistBatches(count, 64).map((b) => ({ ...b, xTf: b.x })),
 };
 
-function sequenceBatches(count: number, batch: number, steps: number, features: number): Batch[] {
-  let s = 12345;
-  const rand = (): number => ((s = (Math.imul(s, 1664525) + 1013904223) >>> 0) / 2 ** 32) * 2 - 1;
-  return Array.from({ length: count }, () => {
-    const x = Float32Array.from({ length: batch * steps * features }, rand);
-    const y = Int32Array.from({ length: batch }, () => Math.floor(((rand() + 1) / 2) * 10) % 10);
-    return { x, xTf: x, y };
-  });
-}
-
-const LSTM_SPEC: Spec = {
+export const LSTM_SPEC: Spec = {
   name: 'LSTM input 32, hidden 128, sequence 32, last state → dense 10',
   torch: 'lstm',
   batch: 64,
@@ -78,7 +68,7 @@ const LSTM_SPEC: Spec = {
   build: () => new Sequential(new LSTM(32, 128, { batchFirst: true, returnLast: true }), new Linear(128, 10)),
   buildTf: () =>
     tf.sequential({ layers: [tf.layers.lstm({ inputShape: [32, 32], units: 128 }), tf.layers.dense({ units: 10 })] }),
-  data: (count) => sequenceBatches(count, 64, 32, 32),
+  data: (count) => sequenceBatches(count, 64, 32, 32).map((b) => ({ ...b, xTf: b.x })),
 };
 
 export function modelStreamgrad(spec: Spec, data: Batch[], kernels: KernelKind = 'wasm'): Contender {

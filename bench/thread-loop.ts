@@ -2,7 +2,7 @@
 // batches, nothing shared) on a thread of its own, timed over the last share of a fixed duration.
 import { parentPort, workerData } from 'node:worker_threads';
 import { buildModel, type ModelSpec } from '../src/index.js';
-import { mnistBatches } from './data.js';
+import { mnistBatches, sequenceBatches } from './data.js';
 import { streamgradContender } from './streamgrad.js';
 
 export interface ThreadLoopJob {
@@ -13,10 +13,13 @@ export interface ThreadLoopJob {
   seconds: number;
   /** Share of `seconds` left out as warm-up. */
   warmup: number;
+  /** MNIST digits ([784] or [1, 28, 28]), or random sequences of the input shape [steps, features]. */
+  data: 'mnist' | 'sequences';
 }
 
 const job = (workerData as { job: ThreadLoopJob }).job;
-const c = streamgradContender(buildModel(job.spec, 1), mnistBatches(8, job.batch), [job.batch, ...job.inputShape], job.lr);
+const batches = job.data === 'mnist' ? mnistBatches(8, job.batch) : sequenceBatches(8, job.batch, job.inputShape[0]!, job.inputShape[1]!);
+const c = streamgradContender(buildModel(job.spec, 1), batches, [job.batch, ...job.inputShape], job.lr);
 await c.enter?.();
 const t0 = performance.now();
 const end = t0 + job.seconds * 1000;
