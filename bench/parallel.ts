@@ -1,5 +1,5 @@
 // Data-parallel scaling section: samples/s of trainParallel with 1 and 2 workers, sync and Hogwild, on
-// the MLP and the CNN of the sections above, beside one-thread streamgrad and tfjs timed in this section.
+// the MLP, the CNN and the LSTM of the sections above, beside one-thread streamgrad and tfjs timed in this section.
 import { Worker } from 'node:worker_threads';
 import { type Dataset, loadMnistDigits, subset } from '../src/data/dataset.js';
 import type { ModelSpec } from '../src/nn/spec.js';
