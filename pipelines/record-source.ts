@@ -46,8 +46,11 @@ export class RecordBatchSource implements BatchSource {
   private readonly minRecordsForRatio: number;
   private readonly deadBefore: number;
   private readonly c: RecordCounters = { read: 0, accepted: 0, rejected: 0, byReason: {} };
-  /** Accepted records read by a fill that then failed: they go first into the next fill, uncounted again. */
-  private readonly carry: SourceRecord[] = [];
+  /**
+   * Accepted records read by a fill that then failed: they go first into the next fill, uncounted again,
+   * each with the count of records rejected before it was read (where a batch ending on it ends).
+   */
+  private readonly carry: { record: SourceRecord; rejected: number }[] = [];
   private readonly batches = new Map<number, FilledBatch>();
   private fills = 0;
   /** First batch not yet applied: the applied prefix is [0, prefix). */
@@ -56,8 +59,6 @@ export class RecordBatchSource implements BatchSource {
   /** Records rejected up to `appliedAt` (and `tailRejected` up to `tail`). */
   private appliedRejected = 0;
   private tailRejected = 0;
-  /** Records rejected before each accepted one was read: where a batch ends short of the last read. */
-  private readonly rejectedBefore = new WeakMap<SourceRecord, number>();
   private lastRead: ReaderPosition | null = null;
   private readSinceBatch = false;
   /** Position after the rejected records that a final, empty fill consumed. */
@@ -106,14 +107,17 @@ export class RecordBatchSource implements BatchSource {
     const { x, y } = into;
     const size = this.mapping.sampleSize;
     const taken: SourceRecord[] = [];
+    /** Records rejected before each of `taken` was read. */
+    const rejectedBefore: number[] = [];
     try {
       while (taken.length < max) {
         const n = taken.length;
         const carried = this.carry.shift();
         if (carried !== undefined) {
           // Valid when it was read, and the mapping is deterministic: valid again.
-          this.mapping.write(carried.value, x, n * size, y, n, carried.index);
-          taken.push(carried);
+          this.mapping.write(carried.record.value, x, n * size, y, n, carried.record.index);
+          taken.push(carried.record);
+          rejectedBefore.push(carried.rejected);
           continue;
         }
         if (this.exhausted) break;
@@ -128,8 +132,8 @@ export class RecordBatchSource implements BatchSource {
         const fault = rec.fault ?? (rec.bytes > this.maxRecordBytes ? { reason: 'oversized' as const, message: fmtOversized(rec.bytes, this.maxRecordBytes) } : this.tryWrite(rec, into, n));
         if (fault === null) {
           this.c.accepted++;
-          this.rejectedBefore.set(rec, this.c.rejected);
           taken.push(rec);
+          rejectedBefore.push(this.c.rejected);
         } else {
           await this.reject(rec, fault);
         }
@@ -137,7 +141,7 @@ export class RecordBatchSource implements BatchSource {
       }
     } catch (e) {
       // Nothing read is lost: the accepted records of this failed fill are the next fill's first.
-      this.carry.unshift(...taken);
+      this.carry.unshift(...taken.map((record, i) => ({ record, rejected: rejectedBefore[i]! })));
       throw e;
     }
     if (taken.length === 0) {
@@ -149,8 +153,7 @@ export class RecordBatchSource implements BatchSource {
       return 0;
     }
     // With carried records left over (a smaller max than the failed fill's), only what was taken is consumed.
-    const last = taken[taken.length - 1]!;
-    const [end, rejected] = this.carry.length > 0 ? [last.position, this.rejectedBefore.get(last)!] : [this.lastRead, this.c.rejected];
+    const [end, rejected] = this.carry.length > 0 ? [taken[taken.length - 1]!.position, rejectedBefore[taken.length - 1]!] : [this.lastRead, this.c.rejected];
     this.batches.set(this.fills++, { records: taken, end, rejected, applied: false });
     this.readSinceBatch = false;
     return taken.length;
