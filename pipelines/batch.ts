@@ -1,6 +1,7 @@
 // batch: each free slot (a credit) pulls one batch of samples from the source into that slot. The only
 // stage that reads the source, and it reads only when a credit arrives, so memory is bounded by slots.
 import { type Observable, type OperatorFunction, concatMap, defer, takeWhile } from 'rxjs';
+import { ValueError } from '../src/errors.js';
 import type { BatchSlots } from '../workers/slots.js';
 import type { BatchSource } from './source.js';
 import type { PackedBatch } from './types.js';
@@ -21,16 +22,27 @@ export function batch(source: BatchSource, slots: BatchSlots, batchSize: number,
         // concatMap: one fill at a time, in credit order. Its queue holds credits only, at most one per slot.
         concatMap(async (slot): Promise<PackedBatch | null> => {
           if (ended || opts.stop?.(fill) === true) return null;
-          const into = { x: slots.x(slot), y: slots.y(slot), sampleSize: slots.sampleSize, targetSize: slots.targetSize };
+          const rows = slots.rows(slot);
+          const into = { x: slots.x(slot), y: slots.y(slot), sampleSize: slots.sampleSize, targetSize: slots.targetSize, ...(rows === undefined ? {} : { rows }) };
           const n = await source.fill(into, batchSize);
           if (n === 0) {
             ended = true;
             return null;
           }
+          if (rows !== undefined) checkRows(source, rows, n, fill, slots.sampleSize);
           // A fill that crosses an epoch's end starts the new epoch, so the epoch is read after it.
           return { slot, n, fill, step: (opts.firstStep ?? 0) + fill++, epoch: source.epoch, epochEnd: source.epochEnded === true };
         }),
         takeWhile((b): b is PackedBatch => b !== null),
       );
     });
+}
+
+/** A worker copies the rows a fill names straight from the table: each must be one of its rows. */
+function checkRows(source: BatchSource, rows: Int32Array, n: number, fill: number, sampleSize: number): void {
+  const count = source.table!.length / sampleSize;
+  for (let i = 0; i < n; i++) {
+    const r = rows[i]!;
+    if (!(r >= 0 && r < count)) throw new ValueError(`${source.name}: batch ${fill} names row ${r} of its table for sample ${i}; the table has rows 0 to ${count - 1}`);
+  }
 }

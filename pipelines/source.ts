@@ -11,6 +11,11 @@ export interface SlotWriter {
   readonly y: Int32Array | Storage;
   readonly sampleSize: number;
   readonly targetSize: number;
+  /**
+   * Present when the run shares the source's `table` with its workers: sample i is then given as its
+   * row number in the table, rows[i], and not copied into `x` (the worker that trains on it copies it).
+   */
+  readonly rows?: Int32Array;
 }
 
 export interface BatchSource {
@@ -25,6 +30,13 @@ export interface BatchSource {
    * `max` ends a batch early (an epoch's tail); 0 means the source is exhausted.
    */
   fill(into: SlotWriter, max: number): number | Promise<number>;
+  /**
+   * All samples as rows of one in-memory table, `sampleSize` values each. When it lives in a
+   * SharedArrayBuffer and holds the run's float type, a run shares it with its workers, which copy each
+   * batch's rows from it: fills then name rows (`SlotWriter.rows`) instead of copying samples on the
+   * thread that runs the pipeline.
+   */
+  readonly table?: Storage;
   /**
    * The update that used the samples of batch `step` (0-based, in fill order, counted by this source's
    * fills) has been applied: acknowledge them upstream. `position()` must reflect it as soon as this

@@ -11,7 +11,7 @@ import { type ModelSpec, buildModel } from '../src/nn/spec.js';
 import type { Optimizer } from '../src/optim/optimizer.js';
 import { type OptimizerSpec, buildOptimizer } from '../src/optim/spec.js';
 import { numel } from '../src/tensor/shape.js';
-import { type Storage, Tensor, allocStorage } from '../src/tensor/tensor.js';
+import { type DType, type Storage, Tensor, allocStorage } from '../src/tensor/tensor.js';
 import { type LossName, LOSS_NAMES, ShardCarry, ShardedGradients, statefulLayers, summedLoss, takesClassIndices } from '../src/train/shard.js';
 import { BACKUP_PLANES, type FaultPlan, PLAN_WIDTH, type UpdateRegions, updateChunks } from '../workers/protocol.js';
 import { WorkerPool, checkWorkers } from '../workers/pool.js';
@@ -228,8 +228,11 @@ export function trainParallel(opts: ParallelTrainOptions): ParallelTrainRun {
   // Sync mode's gradient slots: written by the workers' kernels, summed by this thread's.
   const gradBytes = c.mode === 'sync' ? c.shards * params.byteLength : 0;
   const gradsAt = heap === null || gradBytes === 0 ? -1 : heapRange(gradBytes);
-  const slots = new BatchSlots(c.batchSlots, opts.batchSize, numel(opts.inputShape), targetSize, dtype,
-    heap === null ? {} : { x: heap.bufferCovering(xAt + xBytes), xByteOffset: xAt });
+  const table = sharedTable(opts.source, dtype);
+  const slots = new BatchSlots(c.batchSlots, opts.batchSize, numel(opts.inputShape), targetSize, dtype, {
+    ...(heap === null ? {} : { x: heap.bufferCovering(xAt + xBytes), xByteOffset: xAt }),
+    rows: table === null ? null : new SharedArrayBuffer(BatchSlots.rowsBytes(c.batchSlots, opts.batchSize)),
+  });
 
   const telemetry$ = new Subject<StepTelemetry>();
   // This thread's kernels work on the run's heap while it runs (see swapHeap); the previous heap is back
@@ -254,6 +257,7 @@ export function trainParallel(opts: ParallelTrainOptions): ParallelTrainRun {
       regions: {
         memory: heap?.memory ?? null, params: params.buffer as SharedArrayBuffer, paramsByteOffset: params.byteOffset,
         buffers, batchX: slots.xBuffer, batchXByteOffset: slots.xByteOffset, batchY: slots.yBuffer, carry, carryRows,
+        table: table === null ? null : { buffer: table.buffer as SharedArrayBuffer, byteOffset: table.byteOffset, length: table.length }, batchRows: slots.rowsBuffer,
         ...(gradsAt < 0 ? {} : { grads: heap!.bufferCovering(gradsAt + gradBytes), gradsByteOffset: gradsAt }),
         update,
       },
@@ -373,6 +377,13 @@ export function trainParallel(opts: ParallelTrainOptions): ParallelTrainRun {
   })();
   done.catch(() => {}); // the caller sees the error through `done` or `telemetry$`; neither is required
   return { telemetry$: telemetry$.asObservable(), done };
+}
+
+/** The source's table, when its workers can read it in place: the run's float type, in a SharedArrayBuffer. */
+function sharedTable(source: BatchSource, dtype: DType): Storage | null {
+  const t = source.table;
+  if (t === undefined || !(t.buffer instanceof SharedArrayBuffer)) return null;
+  return (dtype === 'f32' ? t instanceof Float32Array : t instanceof Float64Array) ? t : null;
 }
 
 /** A checkpoint's dead-letter count, for sources that keep one. */

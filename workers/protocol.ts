@@ -205,6 +205,13 @@ export interface SharedRegions {
   buffers: SharedArrayBuffer;
   batchX: SharedArrayBuffer;
   batchY: SharedArrayBuffer;
+  /**
+   * With a source that fills by row (BatchSource.table): its table, read in place (`length` values from
+   * `byteOffset`), and each slot's row numbers (Int32, batchSize per slot); a job copies its samples'
+   * rows into the batch inputs before its forward. Both null otherwise.
+   */
+  table: { buffer: SharedArrayBuffer; byteOffset: number; length: number } | null;
+  batchRows: SharedArrayBuffer | null;
   /** Truncated-BPTT state of stateful recurrent layers, one region per micro-shard (ShardCarry), and its row counters (Int32). */
   carry: SharedArrayBuffer;
   carryRows: SharedArrayBuffer;

@@ -19,8 +19,11 @@ export class BatchSlots {
   readonly xBuffer: SharedArrayBuffer;
   readonly xByteOffset: number;
   readonly yBuffer: SharedArrayBuffer;
+  /** Row numbers in the run's shared table, per sample (runs whose source fills by row), else null. */
+  readonly rowsBuffer: SharedArrayBuffer | null;
   private readonly xs: Storage[];
   private readonly ys: (Int32Array | Storage)[];
+  private readonly rowViews: Int32Array[];
 
   constructor(
     readonly count: number,
@@ -29,7 +32,7 @@ export class BatchSlots {
     /** Values per target, or 0 for one class index per sample. */
     readonly targetSize: number,
     readonly dtype: DType,
-    buffers: { x?: SharedArrayBuffer; xByteOffset?: number; y?: SharedArrayBuffer } = {},
+    buffers: { x?: SharedArrayBuffer; xByteOffset?: number; y?: SharedArrayBuffer; rows?: SharedArrayBuffer | null } = {},
   ) {
     const xLen = batchSize * sampleSize;
     const yLen = batchSize * Math.max(1, targetSize);
@@ -41,6 +44,19 @@ export class BatchSlots {
     this.ys = Array.from({ length: count }, (_, s) =>
       targetSize === 0 ? new Int32Array(this.yBuffer, s * yLen * 4, yLen) : floatView(dtype, this.yBuffer, s * yLen, yLen),
     );
+    this.rowsBuffer = buffers.rows ?? null;
+    const rows = this.rowsBuffer;
+    this.rowViews = rows === null ? [] : Array.from({ length: count }, (_, s) => new Int32Array(rows, s * batchSize * 4, batchSize));
+  }
+
+  /** Bytes of all slots' row numbers (runs that fill by row). */
+  static rowsBytes(count: number, batchSize: number): number {
+    return count * batchSize * 4;
+  }
+
+  /** Row numbers of slot s's samples in the run's shared table, when the run fills by row. */
+  rows(s: number): Int32Array | undefined {
+    return this.rowViews[s];
   }
 
   /** Bytes of all slots' inputs. */

@@ -79,6 +79,8 @@ class TrainWorker implements WorkerApi {
   private carry: ShardCarry | null = null;
   private optimizer: Optimizer | null = null;
   private sharedBuffers!: Storage;
+  /** The source's table, when batches come as row numbers (SharedRegions.table). */
+  private table: Storage | null = null;
   /** Made in init, after the thread adopts the run's heap, so a step's tensors sit beside the parameters. */
   private arena!: Arena;
   private jobsRun = 0;
@@ -104,7 +106,8 @@ class TrainWorker implements WorkerApi {
     this.lay = f64Layout(cfg.jobs, cfg.workers);
     const sampleSize = cfg.inputShape.reduce((a, b) => a * b, 1);
     const targetSize = cfg.targetShape === null ? 0 : cfg.targetShape.reduce((a, b) => a * b, 1);
-    this.slots = new BatchSlots(cfg.batchSlots, cfg.batchSize, sampleSize, targetSize, cfg.dtype, { x: r.batchX, xByteOffset: r.batchXByteOffset, y: r.batchY });
+    this.slots = new BatchSlots(cfg.batchSlots, cfg.batchSize, sampleSize, targetSize, cfg.dtype, { x: r.batchX, xByteOffset: r.batchXByteOffset, y: r.batchY, rows: r.batchRows });
+    if (r.table !== null) this.table = floatView(cfg.dtype, r.table.buffer, r.table.byteOffset / BYTES[cfg.dtype], r.table.length);
     const bufSize = this.model.namedBuffers().reduce((a, [, b]) => a + b.size, 0);
     this.sharedBuffers = floatView(cfg.dtype, r.buffers, 0, bufSize);
     copyBuffers(this.model, this.sharedBuffers, 'in');
@@ -204,6 +207,7 @@ class TrainWorker implements WorkerApi {
     positionDropout(model, ctl[base + JOB.DRAW]!);
     const { slots } = this;
     const m = to - from;
+    if (this.table !== null) this.gather(slot, from, to);
     this.carry?.enter(shard, m);
     this.arena.step(() => {
       const x = new Tensor(slots.x(slot).subarray(from * slots.sampleSize, to * slots.sampleSize), [m, ...cfg.inputShape]);
@@ -221,6 +225,20 @@ class TrainWorker implements WorkerApi {
       this.optimizer.step(); // Hogwild: written to the shared parameters without a lock, by design
     }
     if (ownsBuffers) copyBuffers(model, this.sharedBuffers, 'out');
+  }
+
+  /**
+   * Copies the table rows that samples [from, to) of a slot name (checked by the batch stage) into the
+   * slot's inputs: here, on the core that trains on them, not on the pipeline's thread, which competes
+   * with the workers for the cores.
+   */
+  private gather(slot: number, from: number, to: number): void {
+    const table = this.table!;
+    const { slots } = this;
+    const f = slots.sampleSize;
+    const rows = slots.rows(slot)!;
+    const x = slots.x(slot);
+    for (let i = from; i < to; i++) x.set(table.subarray(rows[i]! * f, rows[i]! * f + f), i * f);
   }
 
   /**

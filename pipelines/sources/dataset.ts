@@ -3,6 +3,7 @@
 // resume from a checkpointed position with the same order it would have had.
 import { ValueError, checkInt, fmtValue } from '../../src/errors.js';
 import type { Dataset } from '../../src/data/dataset.js';
+import type { Storage } from '../../src/tensor/tensor.js';
 import { Rng } from '../../src/random.js';
 import type { ReaderPosition } from '../records.js';
 import type { BatchSource, SlotWriter } from '../source.js';
@@ -29,6 +30,10 @@ export class DatasetSource implements BatchSource {
   epoch = 1;
   /** Whether the last fill took the last samples of its epoch. */
   epochEnded = false;
+  /** The dataset's inputs: a run shares them with its workers when they are in a SharedArrayBuffer (as the loaders make them). */
+  get table(): Storage {
+    return this.data.x;
+  }
   /** Samples per epoch, for progress and ETA. */
   get epochSize(): number {
     return this.data.n;
@@ -85,9 +90,11 @@ export class DatasetSource implements BatchSource {
     }
     const m = Math.min(max, d.n - this.pos);
     const f = d.features;
+    const rows = into.rows;
     for (let i = 0; i < m; i++) {
       const r = this.order[this.pos + i]!;
-      into.x.set(d.x.subarray(r * f, r * f + f), i * f);
+      if (rows === undefined) into.x.set(d.x.subarray(r * f, r * f + f), i * f);
+      else rows[i] = r;
       into.y[i] = d.y[r]!;
     }
     this.pos += m;

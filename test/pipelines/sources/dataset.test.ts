@@ -48,6 +48,21 @@ describe('DatasetSource', () => {
     expect(src.position()).toEqual({ epoch: 1, offset: 30 });
   });
 
+  it('names table rows instead of copying samples when the slot takes rows, in the same order', () => {
+    const copied = drain(new DatasetSource(iris, { seed: 5 }), 16);
+    const src = new DatasetSource(iris, { seed: 5 });
+    expect(src.table).toBe(iris.x);
+    const x = new Float32Array(16 * 4).fill(-1);
+    const y = new Int32Array(16);
+    const rows = new Int32Array(16);
+    const got: number[][] = [];
+    for (let n = src.fill({ x, y, rows, sampleSize: 4, targetSize: 0 }, 16); n > 0; n = src.fill({ x, y, rows, sampleSize: 4, targetSize: 0 }, 16)) {
+      for (let i = 0; i < n; i++) got.push(Array.from(iris.x.subarray(rows[i]! * 4, rows[i]! * 4 + 4)));
+    }
+    expect(got).toEqual(copied.rows);
+    expect(x.every((v) => v === -1)).toBe(true);
+  });
+
   it('refuses a position outside the dataset', () => {
     expect(() => new DatasetSource(iris, { epochs: 2, from: { epoch: 3, offset: 0 } })).toThrow(
       'dataset \'iris\': cannot resume from {"epoch":3,"offset":0}: expected epoch in [1, 2] and offset in [0, 150]',
