@@ -249,7 +249,19 @@ export function takeOverwriteMark(grad: Tensor): boolean {
   return overwriteNext.delete(grad);
 }
 
+/**
+ * The leaf `x`'s gradient buffer when the next gradient would replace its contents (see
+ * overwriteNextGradient), for an op's backward to write x's whole gradient into directly, saving a
+ * gradient-sized copy; null when there is none. Takes the mark: the caller must write all of it.
+ */
+export function claimLeafGradient(x: Tensor): Tensor | null {
+  const g = x.grad;
+  if (x.node !== null || g === null || g.dtype !== x.dtype || !sameShape(g.shape, x.shape) || !overwriteNext.delete(g)) return null;
+  return g;
+}
+
 function accumulateLeaf(x: Tensor, g: Tensor): void {
+  if (g === x.grad) return; // the op's backward wrote it there (claimLeafGradient)
   if (x.grad === null) x.grad = new Tensor(allocStorage(x.dtype, x.size, true, true), x.shape);
   if (overwriteNext.delete(x.grad)) copyInto(x.grad.data, g.data);
   else addInto(x.grad.data, g.data);

@@ -1,7 +1,7 @@
 // Matrix product, batched and broadcast over leading axes, with optional transposed operands so the
 // backward pass uses the same kernel in its other orientations instead of copying transposes.
 import { ShapeError, fmtShape } from '../errors.js';
-import { defineOp, grads, recordOp } from '../autograd/engine.js';
+import { claimLeafGradient, defineOp, grads, recordOp } from '../autograd/engine.js';
 import { gemm } from '../kernels/matmul.js';
 import { broadcastShapes, broadcastStrides, numel } from '../tensor/shape.js';
 import { Tensor, empty, stableShape } from '../tensor/tensor.js';
@@ -28,8 +28,8 @@ const MATMUL = defineOp<Attrs>({
     const a = inputs[0]!;
     const b = inputs[1]!;
     return grads(
-      a.requiresGrad ? (ta ? bmm(b, gy, tb, true) : bmm(gy, b, false, !tb)) : null,
-      b.requiresGrad ? (tb ? bmm(gy, a, true, ta) : bmm(a, gy, !ta, false)) : null,
+      a.requiresGrad ? (ta ? bmm(b, gy, tb, true, a) : bmm(gy, b, false, !tb, a)) : null,
+      b.requiresGrad ? (tb ? bmm(gy, a, true, ta, b) : bmm(a, gy, !ta, false, b)) : null,
     );
   },
 });
@@ -64,7 +64,8 @@ export function matmul(a: Tensor, b: Tensor, opts: MatmulOptions = {}): Tensor {
 
 const outShape: number[] = []; // bmm's scratch
 
-function bmm(a: Tensor, b: Tensor, ta: boolean, tb: boolean): Tensor {
+/** `gradOf`: in a backward, the input whose gradient this product is; a leaf's buffer may take it in place. */
+function bmm(a: Tensor, b: Tensor, ta: boolean, tb: boolean, gradOf?: Tensor): Tensor {
   sameDType('matmul', a, b);
   const ar = a.ndim;
   const br = b.ndim;
@@ -79,6 +80,12 @@ function bmm(a: Tensor, b: Tensor, ta: boolean, tb: boolean): Tensor {
   }
   if (ar === 2 && br === 2) {
     // The common case (Linear, and every backward of it): no batch axes to broadcast.
+    // A Linear weight's gradient goes straight into its (micro-shard's) gradient buffer.
+    const into = gradOf !== undefined && gradOf.ndim === 2 && gradOf.shape[0] === M && gradOf.shape[1] === N ? claimLeafGradient(gradOf) : null;
+    if (into !== null) {
+      gemm(ta, tb, M, N, Ka, a.data, 0, b.data, 0, into.data, 0, false);
+      return into;
+    }
     outShape[0] = M;
     outShape[1] = N;
     const out = empty(stableShape(outShape, 2), a.dtype);

@@ -3,6 +3,7 @@
 // chain rule: the Jacobian of g∘f equals J_g·J_f built from each op's own backward.
 import { describe, expect, test } from 'vitest';
 import fc from 'fast-check';
+import { test as propTest } from '@fast-check/vitest';
 import { AutogradError, DTypeError, ShapeError } from '../../src/errors.js';
 import { backward, defineOp, isGradEnabled, noGrad, overwriteNextGradient, record, takeOverwriteMark } from '../../src/autograd/engine.js';
 import * as ops from '../../src/ops/index.js';
@@ -65,6 +66,31 @@ describe('accumulation', () => {
     expect(takeOverwriteMark(unreached)).toBe(true);
     expect(takeOverwriteMark(unreached)).toBe(false);
   });
+
+  propTest.prop([fc.integer({ min: 1, max: 6 }), fc.integer({ min: 1, max: 6 }), fc.integer({ min: 1, max: 6 }), fc.boolean()], { numRuns: 30 })(
+    "a matmul writes a marked leaf's gradient into its .grad in place: the same values as adding to zeros, whoever else adds to it",
+    (m, k, n, shareOperands) => {
+      const rnd = (len: number, seed: number): number[] => Array.from({ length: len }, (_, i) => Math.sin(seed * 7.3 + i * 1.7));
+      const run = (marked: boolean): { w: Tensor; x: Tensor; buffers: [Tensor, Tensor] } => {
+        const x = new Tensor(Float64Array.from(rnd(m * k, 1)), [m, k], true);
+        const w = shareOperands ? x : new Tensor(Float64Array.from(rnd(n * k, 2)), [n, k], true);
+        const buffers: [Tensor, Tensor] = [new Tensor(new Float64Array(m * k).fill(marked ? Number.NaN : 0), [m, k]), new Tensor(new Float64Array(w.size).fill(marked ? Number.NaN : 0), w.shape)];
+        x.grad = buffers[0];
+        if (!shareOperands) w.grad = buffers[1];
+        if (marked) for (const b of buffers) overwriteNextGradient(b);
+        // x·wᵀ (a Linear), then w used again: its second gradient adds to the one written in place.
+        const y = ops.matmul(x, w, { transposeB: true });
+        ops.sum(ops.add(ops.mul(y, y), ops.sum(ops.mul(w, 3)))).backward();
+        return { w, x, buffers };
+      };
+      const plain = run(false);
+      const inPlace = run(true);
+      expect(inPlace.x.grad).toBe(inPlace.buffers[0]);
+      expect(vals(inPlace.x.grad)).toEqual(vals(plain.x.grad));
+      expect(vals(inPlace.w.grad)).toEqual(vals(plain.w.grad));
+      for (const b of inPlace.buffers) takeOverwriteMark(b);
+    },
+  );
 
   test('inputs without requiresGrad get no gradient', () => {
     const x = f64([1, 2], true);

@@ -3,7 +3,7 @@
 // convolution (values and gradients); the 1×1 and packed-GEMM paths; arena use; error messages.
 import { describe, expect, test } from 'vitest';
 import fc from 'fast-check';
-import { backward } from '../../src/autograd/engine.js';
+import { backward, overwriteNextGradient } from '../../src/autograd/engine.js';
 import { DTypeError, ShapeError, ValueError } from '../../src/errors.js';
 import * as ops from '../../src/ops/index.js';
 import { Arena } from '../../src/tensor/arena.js';
@@ -70,6 +70,27 @@ function naiveConv(
         }
   return { values: out, shape: [N, O, oh, ow] };
 }
+
+describe('weight gradient in place', () => {
+  test('a weight whose .grad is marked to be overwritten gets the same gradient written into it, in both GEMM orientations', () => {
+    for (const ws of [[16, 1, 3, 3], [3, 4, 3, 3]]) {
+      // K < Og (9 taps, 16 filters) sums dWᵀ in scratch and transposes; K ≥ Og writes dW directly.
+      const wave = (n: number, seed: number): number[] => Array.from({ length: n }, (_, i) => Math.sin(seed * 1.3 + i * 0.7));
+      const xs = [2, ws[1]!, 6, 5];
+      const x = tensor(wave(numel(xs), 3), { shape: xs, dtype: 'f64' });
+      const grads = [false, true].map((marked) => {
+        const w = tensor(wave(numel(ws), 4), { shape: ws, dtype: 'f64', requiresGrad: true });
+        w.grad = tensor(new Array<number>(numel(ws)).fill(marked ? Number.NaN : 0), { shape: ws, dtype: 'f64' });
+        if (marked) overwriteNextGradient(w.grad);
+        const buffer = w.grad;
+        ops.sum(ops.mul(ops.conv2d(x, w, null, { padding: 1 }), 2)).backward();
+        expect(w.grad).toBe(buffer);
+        return vals(w.grad);
+      });
+      expect(grads[1]).toEqual(grads[0]);
+    }
+  });
+});
 
 describe('forward equals a direct convolution', () => {
   // Up to 8 channels per group and 12×12 inputs, so both GEMM paths (direct loops and packed panels) run.
