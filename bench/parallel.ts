@@ -1,7 +1,8 @@
 // Data-parallel scaling section: samples/s of trainParallel with 1 and 2 workers, sync and Hogwild, on
 // the MLP, the CNN and the LSTM of the sections above, beside one-thread streamgrad and tfjs timed in this section.
 import { Worker } from 'node:worker_threads';
-import { type Dataset, loadMnistDigits, sharedRows, subset } from '../src/data/dataset.js';
+import { type Dataset, loadMnistDigits, subset } from '../src/data/dataset.js';
+import { sharedStorage } from '../src/tensor/tensor.js';
 import type { ModelSpec } from '../src/nn/spec.js';
 import { datasetSource } from '../pipelines/sources/dataset.js';
 import { trainParallel } from '../pipelines/train.js';
@@ -115,7 +116,7 @@ function runData(m: ParallelModel): Dataset {
   }
   const [steps, features] = m.inputShape as [number, number];
   const batches = sequenceBatches(Math.ceil(n / m.batch), m.batch, steps, features);
-  const x = sharedRows('f32', n * steps * features);
+  const x = sharedStorage('f32', n * steps * features);
   const y = new Int32Array(n);
   batches.forEach((b, i) => {
     x.set(b.x, i * b.x.length);

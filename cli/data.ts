@@ -6,9 +6,9 @@ import { isAbsolute, resolve } from 'node:path';
 import { gunzipSync } from 'node:zlib';
 import { RecordError, SourceError, ValueError } from '../src/errors.js';
 import { noGrad } from '../src/autograd/engine.js';
-import { type Dataset, MNIST_MEAN, MNIST_STD, featureStats, loadIris, loadMnistDigits, normalize, sharedRows, split, standardize, subset } from '../src/data/dataset.js';
+import { type Dataset, MNIST_MEAN, MNIST_STD, featureStats, loadIris, loadMnistDigits, normalize, split, standardize, subset } from '../src/data/dataset.js';
 import type { Module } from '../src/nn/module.js';
-import { type DType, type Storage, Tensor } from '../src/tensor/tensor.js';
+import { type DType, type Storage, Tensor, sharedStorage } from '../src/tensor/tensor.js';
 import { evaluate } from '../src/train/fit.js';
 import { type LossName, summedLoss } from '../src/train/shard.js';
 import { type DeadLetterSink, JsonlDeadLetterSink, MemoryDeadLetterSink, keepDeadLetters } from '../pipelines/dead-letter.js';
@@ -396,7 +396,7 @@ async function readSplit(
     }
     return out;
   };
-  const x = concat(xs, (n) => sharedRows(dtype, n));
+  const x = concat(xs, (n) => sharedStorage(dtype, n));
   const t = mapping.target;
   if (t.type === 'class') {
     const names = classNames ?? (typeof t.classes === 'number' ? undefined : t.classes);

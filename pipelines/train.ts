@@ -11,7 +11,7 @@ import { type ModelSpec, buildModel } from '../src/nn/spec.js';
 import type { Optimizer } from '../src/optim/optimizer.js';
 import { type OptimizerSpec, buildOptimizer } from '../src/optim/spec.js';
 import { numel } from '../src/tensor/shape.js';
-import { type DType, type Storage, Tensor, allocStorage } from '../src/tensor/tensor.js';
+import { type DType, type Storage, Tensor, allocStorage, storageDType } from '../src/tensor/tensor.js';
 import { type LossName, LOSS_NAMES, ShardCarry, ShardedGradients, statefulLayers, summedLoss, takesClassIndices } from '../src/train/shard.js';
 import { BACKUP_PLANES, type FaultPlan, PLAN_WIDTH, type UpdateRegions, updateChunks } from '../workers/protocol.js';
 import { WorkerPool, checkWorkers } from '../workers/pool.js';
@@ -383,7 +383,7 @@ export function trainParallel(opts: ParallelTrainOptions): ParallelTrainRun {
 function sharedTable(source: BatchSource, dtype: DType): Storage | null {
   const t = source.table;
   if (t === undefined || !(t.buffer instanceof SharedArrayBuffer)) return null;
-  return (dtype === 'f32' ? t instanceof Float32Array : t instanceof Float64Array) ? t : null;
+  return storageDType(t) === dtype ? t : null;
 }
 
 /** A checkpoint's dead-letter count, for sources that keep one. */

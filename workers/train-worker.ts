@@ -238,7 +238,10 @@ class TrainWorker implements WorkerApi {
     const f = slots.sampleSize;
     const rows = slots.rows(slot)!;
     const x = slots.x(slot);
-    for (let i = from; i < to; i++) x.set(table.subarray(rows[i]! * f, rows[i]! * f + f), i * f);
+    for (let i = from; i < to; i++) {
+      const at = rows[i]! * f;
+      x.set(table.subarray(at, at + f), i * f);
+    }
   }
 
   /**

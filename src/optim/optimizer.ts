@@ -1,7 +1,7 @@
 // Optimizers: the Optimizer base (param groups, per-parameter state, stateDict) and SGD, Adam, AdamW.
 import { wasmHeap } from '../kernels/wasm/runtime.js';
 import { ShapeError, StateDictError, ValueError, checkFinite, checkNonNegative, checkPositive, fmtShape, fmtValue } from '../errors.js';
-import { Tensor, allocStorage } from '../tensor/tensor.js';
+import { Tensor, allocStorage, storageDType } from '../tensor/tensor.js';
 
 /** A per-parameter state buffer: same length and dtype as its parameter. */
 export type StateBuffer = Float32Array | Float64Array;
@@ -166,7 +166,7 @@ export abstract class Optimizer<H extends { lr: number } = { lr: number }, S ext
 
   /** A fresh zero-filled state buffer with the length and dtype of `like` (state outlives a step). */
   protected zerosLike(like: Tensor | StateBuffer): StateBuffer {
-    const dtype = like instanceof Tensor ? like.dtype : like instanceof Float32Array ? 'f32' : 'f64';
+    const dtype = like instanceof Tensor ? like.dtype : storageDType(like);
     const n = like instanceof Tensor ? like.size : like.length;
     return this.stateAllocator?.(dtype, n) ?? allocStorage(dtype, n, true, true);
   }

@@ -30,7 +30,20 @@ export function allocStorage(dtype: DType, n: number, zero: boolean, persistent 
   if (arena !== null) return arena.alloc(dtype, n, zero);
   const heap = persistent && dtype === 'f32' && n >= HEAP_MIN ? wasmHeap() : null;
   if (heap !== null) return heapStorage(heap, n, zero);
+  return sharedStorage(dtype, n);
+}
+
+/**
+ * `n` zeros in a SharedArrayBuffer of their own, never in an arena or the heap: what a dataset's rows
+ * live in, so a training run's workers read them in place (see BatchSource.table).
+ */
+export function sharedStorage(dtype: DType, n: number): Storage {
   return dtype === 'f32' ? new Float32Array(new SharedArrayBuffer(n * 4)) : new Float64Array(new SharedArrayBuffer(n * 8));
+}
+
+/** The element type of a storage array. */
+export function storageDType(s: Storage): DType {
+  return s instanceof Float32Array ? 'f32' : 'f64';
 }
 
 /** Below this, a persistent array stays in a buffer of its own: kernels take small operands by copy cheaply. */
@@ -127,7 +140,7 @@ export class Tensor {
   }
 
   get dtype(): DType {
-    return this.data instanceof Float32Array ? 'f32' : 'f64';
+    return storageDType(this.data);
   }
 
   get ndim(): number {

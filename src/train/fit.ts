@@ -9,7 +9,7 @@ import type { Module } from '../nn/module.js';
 import { argmax } from '../ops/reduce.js';
 import { Rng } from '../random.js';
 import { Arena } from '../tensor/arena.js';
-import { Tensor, allocStorage } from '../tensor/tensor.js';
+import { Tensor, allocStorage, storageDType } from '../tensor/tensor.js';
 
 /** What fit needs of an optimizer (SGD, Adam and AdamW have it). */
 export interface Stepper {
@@ -58,7 +58,7 @@ export interface FitOptions {
 export function makeBatch(d: Dataset, order: ArrayLike<number>, from: number, to: number, inputShape: readonly number[]): { x: Tensor; y: Int32Array } {
   const f = d.features;
   const b = to - from;
-  const dtype = d.x instanceof Float32Array ? 'f32' : 'f64';
+  const dtype = storageDType(d.x);
   const x = allocStorage(dtype, b * f, false);
   const y = new Int32Array(b);
   for (let i = 0; i < b; i++) {
@@ -93,7 +93,7 @@ function checkFit(model: Module, d: Dataset, opts: FitOptions): readonly number[
   if (inputShape.reduce((a, b) => a * b, 1) !== d.features) {
     throw new ValueError(`fit: inputShape [${inputShape.join(',')}] does not hold the ${d.features} features of dataset '${d.name}'`);
   }
-  if (model.parameters().some((p) => p.dtype !== (d.x instanceof Float32Array ? 'f32' : 'f64'))) {
+  if (model.parameters().some((p) => p.dtype !== storageDType(d.x))) {
     throw new ValueError(`fit: model parameters and dataset '${d.name}' have different dtypes`);
   }
   return inputShape;
@@ -108,7 +108,7 @@ export function fit(model: Module, train: Dataset, opts: FitOptions): EpochRepor
   const order = identity(train.n);
   const reports: EpochReport[] = [];
   const S = opts.shards;
-  const dtype = train.x instanceof Float32Array ? 'f32' : 'f64';
+  const dtype = storageDType(train.x);
   const params = model.parameters();
   const size = params.reduce((a, p) => a + p.size, 0);
   const sharded = S === undefined ? null : new ShardedGradients(params, Array.from({ length: S }, () => allocStorage(dtype, size, true, true)));
