@@ -1,7 +1,7 @@
 // applyUpdate: the optimizer step on the shared parameters (sync mode; only this stage writes them),
 // then the source hears that the batch is applied (acks), a checkpoint snapshot is taken if one is
 // due, and the batch's slot goes back as a credit.
-import { type OperatorFunction, concatMap } from 'rxjs';
+import { type ObservableInput, type OperatorFunction, concatMap } from 'rxjs';
 import type { Stepper } from '../src/train/fit.js';
 import type { BatchSource } from './source.js';
 import type { StepGate } from './step-gate.js';
@@ -20,7 +20,8 @@ export interface ApplyUpdateOptions<S> {
 }
 
 export function applyUpdate<S>(o: ApplyUpdateOptions<S>): OperatorFunction<ReducedBatch, ReducedBatch & { snapshot: S | null }> {
-  return concatMap(async (b) => {
+  // Answered synchronously when the source acknowledges synchronously (or not at all): no promise a step.
+  return concatMap((b): ObservableInput<ReducedBatch & { snapshot: S | null }> => {
     o.optimizer?.step();
     const evaluation = o.afterUpdate?.(b);
     // The source updates its position synchronously; the acknowledgement itself may take a round trip.
@@ -29,7 +30,7 @@ export function applyUpdate<S>(o: ApplyUpdateOptions<S>): OperatorFunction<Reduc
     const snapshot = o.snapshot?.(b) ?? null;
     o.gate.advance();
     o.release(b.slot);
-    await acked;
-    return { ...b, snapshot, ...(evaluation === undefined ? {} : { evaluation }) };
+    const out = { ...b, snapshot, ...(evaluation === undefined ? {} : { evaluation }) };
+    return acked === undefined ? [out] : acked.then(() => out);
   });
 }

@@ -1,6 +1,6 @@
 // batch: each free slot (a credit) pulls one batch of samples from the source into that slot. The only
 // stage that reads the source, and it reads only when a credit arrives, so memory is bounded by slots.
-import { type Observable, type OperatorFunction, concatMap, defer, takeWhile } from 'rxjs';
+import { type Observable, type ObservableInput, type OperatorFunction, concatMap, defer, takeWhile } from 'rxjs';
 import { ValueError } from '../src/errors.js';
 import type { BatchSlots } from '../workers/slots.js';
 import type { BatchSource } from './source.js';
@@ -20,18 +20,22 @@ export function batch(source: BatchSource, slots: BatchSlots, batchSize: number,
       let ended = false;
       return credits$.pipe(
         // concatMap: one fill at a time, in credit order. Its queue holds credits only, at most one per slot.
-        concatMap(async (slot): Promise<PackedBatch | null> => {
-          if (ended || opts.stop?.(fill) === true) return null;
+        // A source that fills synchronously (an in-memory table) is answered synchronously: no promise a step.
+        concatMap((slot): ObservableInput<PackedBatch | null> => {
+          if (ended || opts.stop?.(fill) === true) return [null];
           const rows = slots.rows(slot);
           const into = { x: slots.x(slot), y: slots.y(slot), sampleSize: slots.sampleSize, targetSize: slots.targetSize, ...(rows === undefined ? {} : { rows }) };
-          const n = await source.fill(into, batchSize);
-          if (n === 0) {
-            ended = true;
-            return null;
-          }
-          if (rows !== undefined) checkRows(source, rows, n, fill, slots.sampleSize);
-          // A fill that crosses an epoch's end starts the new epoch, so the epoch is read after it.
-          return { slot, n, fill, step: (opts.firstStep ?? 0) + fill++, epoch: source.epoch, epochEnd: source.epochEnded === true };
+          const packed = (n: number): PackedBatch | null => {
+            if (n === 0) {
+              ended = true;
+              return null;
+            }
+            if (rows !== undefined) checkRows(source, rows, n, fill, slots.sampleSize);
+            // A fill that crosses an epoch's end starts the new epoch, so the epoch is read after it.
+            return { slot, n, fill, step: (opts.firstStep ?? 0) + fill++, epoch: source.epoch, epochEnd: source.epochEnded === true };
+          };
+          const n = source.fill(into, batchSize);
+          return typeof n === 'number' ? [packed(n)] : n.then(packed);
         }),
         takeWhile((b): b is PackedBatch => b !== null),
       );

@@ -1,7 +1,7 @@
 // trainParallel: the whole flow in one pipe(): credits → batch → dispatch → reduceGradients →
 // applyUpdate → report, over a pool of workers sharing the parameters in one SharedArrayBuffer.
 import { availableParallelism } from 'node:os';
-import { type Observable, Subject, asapScheduler, lastValueFrom, observeOn, tap } from 'rxjs';
+import { type Observable, Subject, lastValueFrom, tap } from 'rxjs';
 import { ValueError, checkInt, fmtValue } from '../src/errors.js';
 import { noGrad } from '../src/autograd/engine.js';
 import type { Module } from '../src/nn/module.js';
@@ -280,8 +280,9 @@ export function trainParallel(opts: ParallelTrainOptions): ParallelTrainRun {
       pool.release(step, calls);
     };
     if (optimizer === null && scheduled !== null) pool.setLr(scheduled.paramGroups[0]!.lr);
-    // Credits: one per free slot. observeOn(asap) so a slot released inside applyUpdate is refilled on a
-    // fresh stack, not re-entrantly inside the stage that released it.
+    // Credits: one per free slot. applyUpdate's release hands a slot back on a later turn of the event
+    // loop (setImmediate below), so a slot is refilled on a fresh stack, not re-entrantly inside the stage
+    // that released it.
     const credits$ = new Subject<number>();
     const gate = new StepGate(firstStep, release);
     let packed = 0;
@@ -304,7 +305,6 @@ export function trainParallel(opts: ParallelTrainOptions): ParallelTrainRun {
       };
     };
     const steps$ = credits$.pipe(
-      observeOn(asapScheduler),
       batch(opts.source, slots, opts.batchSize, { firstStep, stop: (fill) => opts.signal?.aborted === true || fill >= maxSteps }),
       tap(() => packed++),
       // With the update on the workers and no non-learned buffers (which shard 0 writes and a checkpoint or

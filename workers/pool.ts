@@ -239,7 +239,7 @@ export class WorkerPool {
       for (;;) {
         if (this.fatal !== null) throw this.fatal;
         const seen = Atomics.load(c, CTL.DONE);
-        if (js.every((j) => Atomics.load(c, CTL.HEADER + j * JOB.FIELDS + JOB.STATE) === JobState.DONE)) break;
+        if (allDone(c, js)) break;
         const w = Atomics.waitAsync(c, CTL.DONE, seen);
         if (w.async) await w.value;
       }
@@ -359,7 +359,9 @@ export class WorkerPool {
 
   /** Milliseconds each worker index has spent computing jobs, since start. */
   busyMs(): number[] {
-    return Array.from({ length: this.size }, (_, w) => this.f64[this.lay.busy + w]!);
+    const ms = new Array<number>(this.size);
+    for (let w = 0; w < this.size; w++) ms[w] = this.f64[this.lay.busy + w]!;
+    return ms;
   }
 
   /** Tells workers to copy the shared non-learned buffers into their models (after loading weights). */
@@ -398,4 +400,10 @@ export class WorkerPool {
   get error(): Error | null {
     return this.closing ? null : this.fatal;
   }
+}
+
+/** Whether every job in `js` is DONE (a loop, not `every` with a closure: it runs at each wake-up of every step). */
+function allDone(ctl: Int32Array, js: readonly number[]): boolean {
+  for (const j of js) if (Atomics.load(ctl, CTL.HEADER + j * JOB.FIELDS + JOB.STATE) !== JobState.DONE) return false;
+  return true;
 }
