@@ -21,7 +21,7 @@ export function mlpStreamgrad(data: MnistBatch[], kernels: KernelKind = 'wasm'):
     layers.push(new Linear(SIZES[i]!, SIZES[i + 1]!));
     if (i + 2 < SIZES.length) layers.push(new ReLU());
   }
-  return streamgradContender(new Sequential(...layers), data, [MLP_BATCH, 784], LR, kernels);
+  return streamgradContender(new Sequential(...layers), data, [data[0]!.y.length, 784], LR, kernels);
 }
 
 /** tfjs with the same shapes and PyTorch-style init bounds, in its natural x·W layout (W [in, out]). */
@@ -33,7 +33,7 @@ export async function mlpTfjs(backend: TfBackend, data: MnistBatch[]): Promise<C
     vars.push(tf.variable(tf.randomUniform([SIZES[i]!, SIZES[i + 1]!], -bound, bound, 'float32', 1 + i)));
     vars.push(tf.variable(tf.randomUniform([SIZES[i + 1]!], -bound, bound, 'float32', 11 + i)));
   }
-  const xs = data.map((b) => tf.tensor2d(b.x, [MLP_BATCH, 784]));
+  const xs = data.map((b) => tf.tensor2d(b.x, [b.y.length, 784]));
   const ys = data.map((b) => tf.oneHot(tf.tensor1d(b.y, 'int32'), 10).toFloat());
   const opt = tf.train.sgd(LR);
   let k = 0;
