@@ -3,7 +3,7 @@
 // due, and the batch's slot goes back as a credit.
 import { type ObservableInput, type OperatorFunction, concatMap } from 'rxjs';
 import type { Stepper } from '../src/train/fit.js';
-import type { BatchSource } from './source.js';
+import { type BatchSource, isThenable } from './source.js';
 import type { StepGate } from './step-gate.js';
 import type { ReducedBatch } from './types.js';
 
@@ -31,6 +31,6 @@ export function applyUpdate<S>(o: ApplyUpdateOptions<S>): OperatorFunction<Reduc
     o.gate.advance();
     o.release(b.slot);
     const out = { ...b, snapshot, ...(evaluation === undefined ? {} : { evaluation }) };
-    return acked === undefined ? [out] : acked.then(() => out);
+    return isThenable(acked) ? acked.then(() => out) : [out];
   });
 }

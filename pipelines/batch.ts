@@ -1,9 +1,9 @@
 // batch: each free slot (a credit) pulls one batch of samples from the source into that slot. The only
 // stage that reads the source, and it reads only when a credit arrives, so memory is bounded by slots.
 import { type Observable, type ObservableInput, type OperatorFunction, concatMap, defer, takeWhile } from 'rxjs';
-import { ValueError } from '../src/errors.js';
+import { ValueError, fmtValue } from '../src/errors.js';
 import type { BatchSlots } from '../workers/slots.js';
-import type { BatchSource } from './source.js';
+import { type BatchSource, isThenable } from './source.js';
 import type { PackedBatch } from './types.js';
 
 export interface BatchOptions {
@@ -26,6 +26,9 @@ export function batch(source: BatchSource, slots: BatchSlots, batchSize: number,
           const rows = slots.rows(slot);
           const into = { x: slots.x(slot), y: slots.y(slot), sampleSize: slots.sampleSize, targetSize: slots.targetSize, ...(rows === undefined ? {} : { rows }) };
           const packed = (n: number): PackedBatch | null => {
+            if (!(Number.isInteger(n) && n >= 0 && n <= batchSize)) {
+              throw new ValueError(`${source.name}: fill ${fill} returned ${fmtValue(n)}; expected the number of samples it wrote, an integer from 0 to ${batchSize}`);
+            }
             if (n === 0) {
               ended = true;
               return null;
@@ -35,7 +38,7 @@ export function batch(source: BatchSource, slots: BatchSlots, batchSize: number,
             return { slot, n, fill, step: (opts.firstStep ?? 0) + fill++, epoch: source.epoch, epochEnd: source.epochEnded === true };
           };
           const n = source.fill(into, batchSize);
-          return typeof n === 'number' ? [packed(n)] : n.then(packed);
+          return isThenable(n) ? n.then(packed) : [packed(n)];
         }),
         takeWhile((b): b is PackedBatch => b !== null),
       );

@@ -53,3 +53,8 @@ export interface BatchSource {
   deadLettered?(): number | null;
   close?(): void | Promise<void>;
 }
+
+/** Whether a source's answer (`fill`, `applied`) is still to come: the stages answer at once when it is not. */
+export function isThenable<T>(v: T | PromiseLike<T>): v is PromiseLike<T> {
+  return typeof (v as { then?: unknown } | null | undefined)?.then === 'function';
+}

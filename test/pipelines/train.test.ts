@@ -102,6 +102,24 @@ describe('trainParallel, sync mode', () => {
     );
   }, 60_000);
 
+  it('fails with the source named when a fill reports a count it cannot have written', async () => {
+    const data = first(mnist, 64 * 3);
+    for (const [bad, shown] of [[65, '65'], [Number.NaN, 'NaN'], [2.5, '2.5']] as const) {
+      const inner = datasetSource(data, { seed: 3 });
+      const source: BatchSource = {
+        name: 'miscounting',
+        table: inner.table,
+        fill(into: SlotWriter, max: number) {
+          inner.fill(into, max);
+          return bad === 65 ? bad : Promise.resolve(bad); // answered synchronously and later
+        },
+      };
+      await expect(trainParallel({ model: MLP, optimizer: SGD_M, source, batchSize: 64, workers: 1, inputShape: [784] }).done).rejects.toThrow(
+        `miscounting: fill 0 returned ${shown}; expected the number of samples it wrote, an integer from 0 to 64`,
+      );
+    }
+  }, 60_000);
+
   it('gives bit-identical CNN parameters after 50 steps for 1, 2 and 4 workers, equal to the core loop', async () => {
     const data = first(mnist, 32 * 50);
     const img = [1, 28, 28];
