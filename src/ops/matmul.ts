@@ -80,8 +80,9 @@ function bmm(a: Tensor, b: Tensor, ta: boolean, tb: boolean, gradOf?: Tensor): T
   }
   if (ar === 2 && br === 2) {
     // The common case (Linear, and every backward of it): no batch axes to broadcast.
-    // A Linear weight's gradient goes straight into its (micro-shard's) gradient buffer.
-    const into = gradOf !== undefined && gradOf.ndim === 2 && gradOf.shape[0] === M && gradOf.shape[1] === N ? claimLeafGradient(gradOf) : null;
+    // A Linear weight's gradient goes straight into its (micro-shard's) gradient buffer. Both operands
+    // 2-D means the forward's were too, so this product has gradOf's shape (claimLeafGradient checks it).
+    const into = gradOf === undefined ? null : claimLeafGradient(gradOf);
     if (into !== null) {
       gemm(ta, tb, M, N, Ka, a.data, 0, b.data, 0, into.data, 0, false);
       return into;
