@@ -107,14 +107,33 @@ export function groupBusy(ctl: Int32Array, jobs: number, group: number, shardsOn
  */
 export function releaseReady(ctl: Int32Array, jobs: number): boolean {
   let released = false;
+  // A step's waiting jobs all ask the same question (about one step): each answer is scanned for once
+  // per call, not once per job, which made a call O(jobs²).
+  let shardsOf = NaN;
+  let shardsBusy = false;
+  let jobsOf = NaN;
+  let jobsBusy = false;
   for (let j = 0; j < jobs; j++) {
     const b = CTL.HEADER + j * JOB.FIELDS;
     const waiting = Atomics.load(ctl, b + JOB.STATE);
     if (waiting >= 0) continue;
     const step = ctl[b + JOB.GROUP]!;
-    const ready = ctl[b + JOB.SHARD] === UPDATE_JOB
-      ? Atomics.load(ctl, CTL.PLANNED) > step && !groupBusy(ctl, jobs, step, true)
-      : Atomics.load(ctl, CTL.OPENED) > step && !groupBusy(ctl, jobs, step - 1);
+    let ready: boolean;
+    if (ctl[b + JOB.SHARD] === UPDATE_JOB) {
+      if (Atomics.load(ctl, CTL.PLANNED) <= step) continue;
+      if (shardsOf !== step) {
+        shardsOf = step;
+        shardsBusy = groupBusy(ctl, jobs, step, true);
+      }
+      ready = !shardsBusy;
+    } else {
+      if (Atomics.load(ctl, CTL.OPENED) <= step) continue;
+      if (jobsOf !== step - 1) {
+        jobsOf = step - 1;
+        jobsBusy = groupBusy(ctl, jobs, step - 1);
+      }
+      ready = !jobsBusy;
+    }
     if (ready && Atomics.compareExchange(ctl, b + JOB.STATE, waiting, JobState.PENDING) === waiting) released = true;
   }
   return released;

@@ -1,5 +1,6 @@
 // The worker entry: rebuilds the model over the shared parameters, then claims jobs from the control
 // SAB and runs forward · loss · backward on batches in place: a short claim-compute-signal loop.
+import { availableParallelism } from 'node:os';
 import { parentPort } from 'node:worker_threads';
 import * as Comlink from 'comlink/dist/esm/comlink.mjs';
 import nodeEndpoint from 'comlink/dist/esm/node-adapter.mjs';
@@ -68,6 +69,12 @@ class UpdateView {
   }
 }
 
+/**
+ * How long an idle worker waits awake for a job that is due (spinWhile). In-run A/B on the 2-worker
+ * MLP (windows alternating spinning on and off): 0.2 ms gave ±1%, 0.5–2 ms +1–4.5% samples/s.
+ */
+const SPIN_MS = 1;
+
 class TrainWorker implements WorkerApi {
   private cfg!: WorkerInit;
   private model!: Module;
@@ -87,9 +94,12 @@ class TrainWorker implements WorkerApi {
   private heap: WasmHeap | null = null;
   private upd: UpdateView | null = null;
   private loopDone: Promise<void> = Promise.resolve();
+  /** Waiting awake pays only while every worker has a core of its own: past that it takes a core from one that has work. */
+  private spins = false;
 
   async init(cfg: WorkerInit): Promise<void> {
     this.cfg = cfg;
+    this.spins = cfg.workers <= availableParallelism();
     const r = { ...cfg.regions };
     // This thread's kernels run on the main thread's heap; the regions in it are read through this
     // thread's own view of the memory, which the kernels recognise as theirs (a posted buffer would not be).
@@ -149,10 +159,41 @@ class TrainWorker implements WorkerApi {
         this.run(j);
         continue;
       }
+      if (this.spins && this.workDue() && this.spinWhile(gen)) continue;
       // waitAsync, not wait: the event loop stays free for the comlink control plane while idle.
       const w = Atomics.waitAsync(ctl, CTL.GEN, gen);
       if (w.async) await w.value;
     }
+  }
+
+  /**
+   * Whether a job will soon be released to this thread: one waits for the jobs before it, or another
+   * worker holds one (its end may release more). Idle between steps of a source that keeps up, not at
+   * the end of the stream or while the source is slow.
+   */
+  private workDue(): boolean {
+    const { ctl, cfg } = this;
+    for (let j = 0; j < cfg.jobs; j++) {
+      const s = Atomics.load(ctl, CTL.HEADER + j * JOB.FIELDS + JOB.STATE);
+      if (s < 0 || (s >= JobState.CLAIMED && s !== JobState.CLAIMED + cfg.index)) return true;
+    }
+    return false;
+  }
+
+  /**
+   * Waits awake, up to SPIN_MS, for the generation to move past `gen`; true when it did. A thread that
+   * sleeps lets a virtual machine's host park its core, and a parked core runs again 0.05–1 ms after
+   * the wake-up (probed on this project's 2-core VMs: p50 55 µs, p90 0.9 ms), where the job it waits for
+   * is most often released within a fraction of a job (the other worker's last shard or update chunk).
+   * OpenMP runtimes spin before they sleep for the same reason.
+   */
+  private spinWhile(gen: number): boolean {
+    const ctl = this.ctl;
+    const until = performance.now() + SPIN_MS;
+    while (Atomics.load(ctl, CTL.GEN) === gen) {
+      if (Atomics.load(ctl, CTL.STOP) !== 0 || performance.now() > until) return false;
+    }
+    return true;
   }
 
   /** Claims a pending job by compare-and-swap on its state, which then names this worker. */

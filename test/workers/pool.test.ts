@@ -70,13 +70,14 @@ describe('WorkerPool faults (2 workers, sync mode)', () => {
 });
 
 describe('WorkerPool signalling', () => {
-  it('wakes the main thread once per step (twice when the last two jobs end together), not once per job (4 shards on 2 workers)', async () => {
+  /** A 2-worker sync pool over one batch slot of the first 32 digits. */
+  async function startPool(): Promise<WorkerPool> {
     const model = buildModel(MLP, 5);
     const { layout, params } = shareParameters(model);
     const slots = new BatchSlots(1, 32, 784, 0, 'f32');
     slots.x(0).set(data.x.subarray(0, 32 * 784));
     (slots.y(0) as Int32Array).set(data.y.subarray(0, 32));
-    const pool = await WorkerPool.start({
+    return WorkerPool.start({
       workers: 2, model: MLP, seed: 5, loss: 'crossEntropy', inputShape: [784], targetShape: null, dtype: 'f32', kernels: kernelsInUse(),
       mode: 'sync', optimizer: null, batchSize: 32, batchSlots: 1, shards: 4, paramSize: layout.size,
       regions: {
@@ -84,10 +85,28 @@ describe('WorkerPool signalling', () => {
         batchX: slots.xBuffer, batchXByteOffset: 0, batchY: slots.yBuffer, carry: new SharedArrayBuffer(4), carryRows: new SharedArrayBuffer(4), table: null, batchRows: null,
       },
     });
+  }
+
+  it('wakes the main thread once per step (twice when the last two jobs end together), not once per job (4 shards on 2 workers)', async () => {
+    const pool = await startPool();
     try {
       for (let step = 0; step < 3; step++) expect((await pool.runShards(0, 32, step, true)).jobs).toBe(4);
       expect(pool.signals).toBeGreaterThanOrEqual(3);
       expect(pool.signals).toBeLessThanOrEqual(6);
+    } finally {
+      await pool.close();
+    }
+  }, 60_000);
+
+  it('workers with no job due sleep: an idle pool between steps takes almost no CPU (they wait awake only briefly, for a job that is due)', async () => {
+    const pool = await startPool();
+    try {
+      for (let step = 0; step < 3; step++) await pool.runShards(0, 32, step, true);
+      const before = process.cpuUsage();
+      await new Promise((resolve) => setTimeout(resolve, 400));
+      const { user, system } = process.cpuUsage(before);
+      // Two workers spinning through the pause would take ~800 ms of CPU.
+      expect((user + system) / 1000).toBeLessThan(100);
     } finally {
       await pool.close();
     }
