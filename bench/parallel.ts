@@ -228,14 +228,14 @@ async function threadsRate(m: ParallelModel, threads: number): Promise<number> {
   }
 }
 
+const finite = (xs: number[]): number[] => xs.filter((x) => Number.isFinite(x));
+
 /** Each 2-worker turn over the mean of the 1-worker turns just before and after it. */
 function pairedRatios([one, two]: [number[], number[]]): number[] {
   const r: number[] = [];
   for (let k = 0; k + 1 < one.length && k < two.length; k++) r.push(two[k]! / ((one[k]! + one[k + 1]!) / 2));
-  return r.filter((x) => Number.isFinite(x));
+  return finite(r);
 }
-
-const finite = (xs: number[]): number[] => xs.filter((x) => Number.isFinite(x));
 
 export async function benchParallel(opts: { quick: boolean }): Promise<BenchSection> {
   const rounds = opts.quick ? 1 : 5;
