@@ -7,6 +7,7 @@ export interface ReportContext {
   lr(): number;
   queueDepth(): number;
   workerBusyMs(): number[];
+  helpedBlocks(): number;
   /** Targets are class indices, so accuracy means something. */
   classTargets: boolean;
 }
@@ -31,6 +32,7 @@ export function report(ctx: ReportContext, print?: (t: StepTelemetry) => void): 
           samplesPerSecond: samples / Math.max(seconds, 1e-9),
           queueDepth: ctx.queueDepth(),
           workerBusyMs: ctx.workerBusyMs(),
+          helpedBlocks: ctx.helpedBlocks(),
           seconds,
           ...(b.evaluation === undefined ? {} : { evaluation: b.evaluation }),
         };

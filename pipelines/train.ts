@@ -65,6 +65,11 @@ export interface ParallelTrainOptions {
   print?: (t: StepTelemetry) => void;
   watchdogMs?: number;
   maxRetries?: number;
+  /**
+   * Least work (flops) of a block of a matrix product that a worker offers to an idle worker (one
+   * waiting for it at a sync step's barrier); 0 offers none. The bits are the same either way.
+   */
+  helpMinFlops?: number;
   /** Test hook: faults staged by worker index. */
   faults?: Record<number, FaultPlan>;
   /** Stops the run cleanly: no new batch is read, the batches in flight are applied, `done` resolves. */
@@ -134,6 +139,10 @@ function check(o: ParallelTrainOptions): Checked {
     throw new ValueError(`train.batchSize ${o.batchSize} is smaller than the ${shards} micro-shards each batch is cut into: raise batchSize or lower shards`);
   }
   const batchSlots = checkInt('train', 'batchSlots', o.batchSlots ?? (mode === 'sync' ? 2 : workers + 1), 1);
+  const help = o.helpMinFlops;
+  if (help !== undefined && !(typeof help === 'number' && Number.isFinite(help) && help >= 0)) {
+    throw new ValueError(`train.helpMinFlops must be a finite number ≥ 0: the least flops of a block offered to an idle worker, 0 for none (got ${fmtValue(help)})`);
+  }
   const loss = o.loss ?? 'crossEntropy';
   if (!LOSS_NAMES.includes(loss)) throw new ValueError(`train.loss must be one of ${LOSS_NAMES.join(', ')} (got ${fmtValue(loss)})`);
   if (takesClassIndices(loss) === (o.targetShape !== undefined)) {
@@ -263,6 +272,7 @@ export function trainParallel(opts: ParallelTrainOptions): ParallelTrainRun {
       },
       watchdogMs: opts.watchdogMs,
       maxRetries: opts.maxRetries,
+      helpMinFlops: opts.helpMinFlops,
       faults: opts.faults,
     });
     const sharded = c.mode === 'sync' && !workerUpdate ? new ShardedGradients(mainParams, pool.gradSlots) : null;
@@ -335,6 +345,7 @@ export function trainParallel(opts: ParallelTrainOptions): ParallelTrainRun {
           // Packed and not yet posted, and posted but not yet begun by any worker (a sync step posted ahead).
           queueDepth: () => packed - started + pool.queuedGroups(),
           workerBusyMs: () => pool.busyMs(),
+          helpedBlocks: () => pool.helpedBlocks,
           classTargets: targetSize === 0,
         },
         opts.print,

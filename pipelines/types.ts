@@ -50,6 +50,8 @@ export interface StepTelemetry {
   queueDepth: number;
   /** Milliseconds each worker has computed since the run started. */
   workerBusyMs: number[];
+  /** Blocks of a worker's large products that an idle worker computed for it, since the run started (workers/gemm-help.ts). */
+  helpedBlocks: number;
   seconds: number;
   /** What the run's afterStep hook measured after this update, when it returned something. */
   evaluation?: Record<string, number>;

@@ -11,13 +11,21 @@ import {
   CTL, F64, type FaultPlan, JOB, JobState, PLAN_KERNELS, PLAN_WIDTH, type SharedRegions, UPDATE_JOB, type WorkerApi, type WorkerInit, ctlWords, f64Layout, releaseReady, waitingState,
 } from './protocol.js';
 import { gradSlots } from './shared.js';
+import { helpBytes, helpedBlocks } from './gemm-help.js';
+
+/**
+ * Least work of a block a worker offers to its peers (WorkerInit.helpMinFlops). In-run A/B, 2 workers:
+ * the LSTM +4–12% samples/s at 1 Mflop against +2% at 0.5; the CNN's per-sample convolutions are
+ * smaller (none cut at 1 Mflop; at 0.1, −2 to −4%).
+ */
+export const HELP_MIN_FLOPS = 1e6;
 
 /** Most workers a pool starts: far past any core count here, low enough to catch a typo like 1000. */
 export const MAX_WORKERS = 256;
 
 export interface PoolOptions extends Omit<WorkerInit, 'index' | 'jobs' | 'fault' | 'regions'> {
   /** grads may be given (a range of the run's heap); the pool makes a buffer of its own otherwise. */
-  regions: Omit<SharedRegions, 'ctl' | 'f64' | 'grads' | 'gradsByteOffset' | 'update'> & Partial<Pick<SharedRegions, 'grads' | 'gradsByteOffset' | 'update'>>;
+  regions: Omit<SharedRegions, 'ctl' | 'f64' | 'grads' | 'gradsByteOffset' | 'update' | 'help'> & Partial<Pick<SharedRegions, 'grads' | 'gradsByteOffset' | 'update'>>;
   /** Parameters per gradient slot (the ParamLayout size). */
   paramSize: number;
   /** A job claimed for longer than this is a hung worker (default 30 s). */
@@ -100,6 +108,7 @@ export class WorkerPool {
       grads: opts.regions.grads ?? new SharedArrayBuffer(Math.max(1, opts.mode === 'sync' ? opts.shards * opts.paramSize * bytes : bytes)),
       gradsByteOffset: opts.regions.gradsByteOffset ?? 0,
       update,
+      help: new SharedArrayBuffer(helpBytes(this.size)),
     };
     this.ctl = new Int32Array(this.regions.ctl);
     this.f64 = new Float64Array(this.regions.f64);
@@ -146,7 +155,7 @@ export class WorkerPool {
       this.bump(CTL.DONE);
       void this.replace(h);
     });
-    const init: WorkerInit = { ...this.opts, index, jobs: this.jobs, fault, regions: this.regions };
+    const init: WorkerInit = { ...this.opts, helpMinFlops: this.opts.helpMinFlops ?? HELP_MIN_FLOPS, index, jobs: this.jobs, fault, regions: this.regions };
     delete (init as Partial<PoolOptions>).faults;
     await Promise.race([api.init(init), dead]);
   }
@@ -355,6 +364,11 @@ export class WorkerPool {
   /** Times the main thread was signalled: once per finished group of jobs (a step; twice when its last two jobs end together), plus once per fault. */
   get signals(): number {
     return Atomics.load(this.ctl, CTL.DONE);
+  }
+
+  /** Blocks of the workers' products that an idle peer computed (gemm-help.ts), since start. */
+  get helpedBlocks(): number {
+    return helpedBlocks(this.regions.help);
   }
 
   /** Milliseconds each worker index has spent computing jobs, since start. */

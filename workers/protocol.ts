@@ -236,6 +236,8 @@ export interface SharedRegions {
   carryRows: SharedArrayBuffer;
   /** Sync mode with the reduce and the optimizer step on the workers; null when the main thread does them. */
   update: UpdateRegions | null;
+  /** The boards on which workers offer blocks of their large products to idle peers (gemm-help.ts). */
+  help: SharedArrayBuffer;
 }
 
 /** What `init` gives a worker: everything it needs to rebuild the model over the shared memory. */
@@ -261,6 +263,11 @@ export interface WorkerInit {
   workers: number;
   regions: SharedRegions;
   fault: FaultPlan | null;
+  /**
+   * Least work (flops) of a block of a product a worker offers to idle peers; 0 offers none. Only with
+   * the WebAssembly kernels, and only while every worker has a core of its own (idle workers then wait awake).
+   */
+  helpMinFlops?: number;
 }
 
 /** The control plane a worker exposes over comlink. */

@@ -16,6 +16,7 @@ import { ShardCarry, ShardedGradients, positionDropout, shardStep, statefulLayer
 import { CTL, F64, JOB, JobState, PLAN_KERNELS, PLAN_WIDTH, UPDATE_JOB, type UpdateRegions, type WorkerApi, type WorkerInit, f64Layout, groupBusy, releaseReady } from './protocol.js';
 import { BYTES, BatchSlots, floatView } from './slots.js';
 import { copyBuffers, gradSlots } from './shared.js';
+import { GemmHelp } from './gemm-help.js';
 
 /** An optimizer call of the step's plan and the flat range of the parameter it updates. */
 interface PlannedCall {
@@ -97,6 +98,8 @@ class TrainWorker implements WorkerApi {
   private loopDone: Promise<void> = Promise.resolve();
   /** Waiting awake pays only while every worker has a core of its own: past that it takes a core from one that has work. */
   private spins = false;
+  /** Blocks of large products shared with the other workers while they wait awake (null: none offered or taken). */
+  private help: GemmHelp | null = null;
 
   async init(cfg: WorkerInit): Promise<void> {
     this.cfg = cfg;
@@ -108,6 +111,11 @@ class TrainWorker implements WorkerApi {
     const heap = r.memory === null ? null : adoptHeap(r.memory);
     this.heap = heap;
     if (heap !== null) r.params = r.batchX = r.grads = heap.bufferCovering(r.memory!.buffer.byteLength);
+    const helpMinFlops = cfg.helpMinFlops ?? 0;
+    if (heap !== null && this.spins && helpMinFlops > 0 && cfg.workers > 1) {
+      this.help = new GemmHelp(r.help, cfg.index, cfg.workers, heap, helpMinFlops);
+      heap.splitter = this.help;
+    }
     this.arena = new Arena(1 << 22);
     this.model = buildModel(cfg.model, cfg.seed);
     const paramCount = ParamLayout.of(this.model).size;
@@ -186,12 +194,23 @@ class TrainWorker implements WorkerApi {
    * sleeps lets a virtual machine's host park its core, and a parked core runs again 0.05–1 ms after
    * the wake-up (probed on this project's 2-core VMs: p50 55 µs, p90 0.9 ms), where the job it waits for
    * is most often released within a fraction of a job (the other worker's last shard or update chunk).
-   * OpenMP runtimes spin before they sleep for the same reason.
+   * OpenMP runtimes spin before they sleep for the same reason. Meanwhile it computes blocks of the
+   * products other workers offer (GemmHelp): what it waits for ends sooner.
    */
   private spinWhile(gen: number): boolean {
-    const ctl = this.ctl;
-    const until = performance.now() + SPIN_MS;
+    const { ctl, help } = this;
+    let until = performance.now() + SPIN_MS;
     while (Atomics.load(ctl, CTL.GEN) === gen) {
+      if (help !== null) {
+        const t0 = performance.now();
+        if (help.helpOnce()) {
+          // Helping is work: it counts as busy, and the wait starts over after it.
+          until = performance.now();
+          this.f64[this.lay.busy + this.cfg.index] = this.f64[this.lay.busy + this.cfg.index]! + (until - t0);
+          until += SPIN_MS;
+          continue;
+        }
+      }
       if (Atomics.load(ctl, CTL.STOP) !== 0 || performance.now() > until) return false;
     }
     return true;

@@ -200,3 +200,51 @@ describe('gemm with the wasm kernels, in place and copied', () => {
     );
   });
 });
+
+describe('sgemmPart (a block of C alone)', () => {
+  afterAll(() => setKernels('auto'));
+
+  /** Cut points of [0, n]: 0, then sorted distinct interior points, then n. */
+  const cuts = (n: number, picks: number[]): number[] => [...new Set([0, ...picks.map((p) => p % (n + 1)), n])].sort((a, b) => a - b);
+
+  it('gives, block by block, the bits of the whole product (also over op(A) packed once): threads may share one product', () => {
+    setKernels('wasm');
+    const heap = wasmHeap()!;
+    const picks = fc.array(fc.nat(), { maxLength: 3 });
+    const scratch = heap.alloc(heap.kernels.sgemmScratchBytes());
+    fc.assert(
+      fc.property(caseArb, picks, picks, (c, rowPicks, colPicks) => {
+        const { transA, transB, M, N, K, accumulate } = c;
+        const a = makeArray(Float32Array, M * K, true) as Float32Array;
+        const b = makeArray(Float32Array, K * N, true) as Float32Array;
+        const whole = makeArray(Float32Array, M * N, true) as Float32Array;
+        const parts = makeArray(Float32Array, M * N, true) as Float32Array;
+        fill(a, c.seed);
+        fill(b, c.seed + 1);
+        fill(whole, c.seed + 2);
+        parts.set(whole);
+        const args = [transA ? 1 : 0, transB ? 1 : 0, M, N, K, a.byteOffset, b.byteOffset] as const;
+        heap.kernels.sgemm(...args, whole.byteOffset, accumulate ? 1 : 0, scratch);
+        const rows = cuts(M, rowPicks);
+        const cols = cuts(N, colPicks);
+        // Blocks in a shuffled order: no block may depend on another having run first.
+        const blocks: [number, number][] = [];
+        for (let i = 0; i + 1 < rows.length; i++) for (let j = 0; j + 1 < cols.length; j++) blocks.push([i, j]);
+        blocks.sort((p, q) => ((p[0] * 7 + p[1] * 13 + c.seed) % 5) - ((q[0] * 7 + q[1] * 13 + c.seed) % 5));
+        for (const [i, j] of blocks) heap.sgemmPart(...args, parts.byteOffset, accumulate ? 1 : 0, rows[i]!, rows[i + 1]!, cols[j]!, cols[j + 1]!);
+        const bits = (x: Float32Array): Uint32Array => new Uint32Array(x.buffer, x.byteOffset, M * N);
+        expect(bits(parts)).toEqual(bits(whole));
+        // Column blocks over op(A) packed once (sgemmPackA), as workers that share a product read it.
+        const packedBytes = heap.kernels.sgemmPackedABytes(M, K);
+        const packed = heap.alloc(packedBytes);
+        heap.kernels.sgemmPackA(transA ? 1 : 0, M, K, a.byteOffset, packed);
+        fill(parts, c.seed + 2);
+        for (let j = cols.length - 2; j >= 0; j--) heap.sgemmPart(...args, parts.byteOffset, accumulate ? 1 : 0, 0, M, cols[j]!, cols[j + 1]!, packed);
+        expect(bits(parts)).toEqual(bits(whole));
+        heap.release(packed, packedBytes);
+        for (const x of [a, b, whole, parts]) heap.release(x.byteOffset, x.byteLength);
+      }),
+      { numRuns: 300 },
+    );
+  });
+});

@@ -4,7 +4,7 @@ import { prequential } from '../../pipelines/prequential.js';
 import type { StepTelemetry } from '../../pipelines/types.js';
 
 const tel = (step: number, samples: number, loss: number, accuracy: number): StepTelemetry => ({
-  step, epoch: undefined, epochEnd: false, samples, loss, accuracy, gradNorm: 1, lr: 0.1, samplesPerSecond: 1, queueDepth: 0, workerBusyMs: [], seconds: 1,
+  step, epoch: undefined, epochEnd: false, samples, loss, accuracy, gradNorm: 1, lr: 0.1, samplesPerSecond: 1, queueDepth: 0, workerBusyMs: [], helpedBlocks: 0, seconds: 1,
 });
 
 describe('prequential', () => {

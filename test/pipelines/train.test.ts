@@ -45,9 +45,17 @@ function fitHash(spec: ModelSpec, data: Dataset, batchSize: number, inputShape: 
 }
 
 async function parallelHash(o: Partial<ParallelTrainOptions> & { data: Dataset; spec: ModelSpec; inputShape: number[] }): Promise<string> {
+  return (await parallelRun(o)).hash;
+}
+
+/** The parameters' hash after a run, and how many product blocks a worker computed for another. */
+async function parallelRun(o: Partial<ParallelTrainOptions> & { data: Dataset; spec: ModelSpec; inputShape: number[] }): Promise<{ hash: string; helped: number }> {
   const { data, spec, ...rest } = o;
-  const r = await trainParallel({ model: spec, seed: 1, optimizer: SGD_M, source: datasetSource(data, { seed: 3 }), batchSize: 64, shards: 4, ...rest }).done;
-  return sha256(r.params as Float32Array);
+  const run = trainParallel({ model: spec, seed: 1, optimizer: SGD_M, source: datasetSource(data, { seed: 3 }), batchSize: 64, shards: 4, ...rest });
+  let helped = 0;
+  run.telemetry$.subscribe((t) => (helped = t.helpedBlocks));
+  const r = await run.done;
+  return { hash: sha256(r.params as Float32Array), helped };
 }
 
 describe('trainParallel, sync mode', () => {
@@ -126,6 +134,20 @@ describe('trainParallel, sync mode', () => {
     const want = fitHash(CNN, data, 32, img, 4, SGD_M);
     for (const workers of [1, 2, 4]) {
       expect(await parallelHash({ data, spec: CNN, inputShape: img, workers, batchSize: 32 }), `${workers} workers`).toBe(want);
+    }
+  }, 120_000);
+
+  it('gives the same bits when workers share their products block by block with the one waiting at the barrier', async () => {
+    const cases: [ModelSpec, Dataset, number[], number][] = [[MLP, first(mnist, 64 * 30), [784], 64], [CNN, first(mnist, 32 * 30), [1, 28, 28], 32]];
+    for (const [spec, data, inputShape, batchSize] of cases) {
+      const base = { data, spec, inputShape, batchSize };
+      const want = await parallelHash({ ...base, workers: 1 });
+      // Blocks of 20 kflop: nearly every product of these small models is offered.
+      const shared = await parallelRun({ ...base, workers: 2, helpMinFlops: 2e4 });
+      expect(shared.hash).toBe(want);
+      expect(shared.helped, 'blocks computed by the idle worker').toBeGreaterThan(0);
+      const alone = await parallelRun({ ...base, workers: 2, helpMinFlops: 0 });
+      expect(alone).toEqual({ hash: want, helped: 0 });
     }
   }, 120_000);
 
@@ -257,6 +279,7 @@ describe('trainParallel, bad input fails on the main thread before any worker st
     [{ inputShape: [1, 28, 27] }, 'Linear(784, 64): input has shape [1,1,28,27], expected [..., 784]'],
     [{ loss: 'mseLoss' }, "loss 'mseLoss' takes dense targets"],
     [{ optimizer: { type: 'SGD', lr: -1 } }, 'lr'],
+    [{ helpMinFlops: -1 }, 'train.helpMinFlops must be a finite number ≥ 0'],
     [{ update: 'gpu' }, 'train.update must be \'workers\' or \'main\' (got "gpu")'],
     [{ update: 'workers', model: { ...MLP, dtype: 'f64' } }, "train.update 'workers' needs the WebAssembly kernels on f32 parameters (kernels here: wasm, dtype: f64)"],
   ] as [Partial<ParallelTrainOptions>, string][])('%j', (patch, message) => {

@@ -29,7 +29,8 @@ function faultFree(): string {
 function run(faults: Record<number, FaultPlan>, watchdogMs = 30_000, epochs = 1) {
   return trainParallel({
     model: MLP, seed: 5, optimizer: OPT, inputShape: [784], source: datasetSource(data, { seed: 2, epochs }),
-    batchSize: 32, workers: 2, shards: 4, faults, watchdogMs,
+    // Small products shared too: a worker may fail while its peer computes blocks of its products.
+    batchSize: 32, workers: 2, shards: 4, faults, watchdogMs, helpMinFlops: 2e4,
   });
 }
 

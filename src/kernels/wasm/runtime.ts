@@ -8,6 +8,10 @@ export type KernelKind = 'wasm' | 'ts';
 /** The functions the compiled module exports (see assembly/index.ts); addresses are byte offsets. */
 export interface KernelExports {
   sgemm(transA: number, transB: number, M: number, N: number, K: number, a: number, b: number, c: number, accumulate: number, scratch: number): void;
+  sgemmPart(transA: number, transB: number, M: number, N: number, K: number, a: number, b: number, c: number, accumulate: number, scratch: number,
+    m0: number, m1: number, n0: number, n1: number, packedA: number): void;
+  sgemmPackA(transA: number, M: number, K: number, a: number, dst: number): void;
+  sgemmPackedABytes(M: number, K: number): number;
   sgemmScratchBytes(): number;
   lstmStateForward(z: number, c: number, out: number, act: number, N: number, H: number): void;
   lstmStateBackward(act: number, c: number, gy: number, dz: number, dc: number, N: number, H: number): void;
@@ -79,6 +83,15 @@ const SIMD_PROBE = new Uint8Array([0, 97, 115, 109, 1, 0, 0, 0, 1, 5, 1, 96, 0, 
  * the same memory (`adoptHeap`): the top-of-heap word lives in the memory and is bumped atomically, so
  * chunks never overlap; a chunk released goes to this thread's free list, not back to the others.
  */
+/**
+ * Takes a product that other threads may share (workers/gemm-help.ts): false when it declines (too
+ * small, or no thread free to help), and the caller computes it alone. Operands are byte addresses in
+ * the heap, which every thread of a run maps.
+ */
+export interface GemmSplitter {
+  sgemm(transA: number, transB: number, M: number, N: number, K: number, a: number, b: number, c: number, accumulate: number): boolean;
+}
+
 export class WasmHeap {
   readonly kernels: KernelExports;
   /**
@@ -107,6 +120,8 @@ export class WasmHeap {
    * update, which its workers carry out by ranges of the parameters (see runOptimizerRange).
    */
   deferOptimizer: ((call: OptimizerCall) => void) | null = null;
+  /** While set, large products are offered to it first (a worker whose peers may be idle). */
+  splitter: GemmSplitter | null = null;
 
   constructor(readonly memory: WebAssembly.Memory, module: WebAssembly.Module) {
     this.buffer = memory.buffer as SharedArrayBuffer;
@@ -191,8 +206,17 @@ export class WasmHeap {
     const a = this.input(0, A, aOff, M * K);
     const b = this.input(1, B, bOff, K * N);
     const c = accumulate ? this.input(2, C, cOff, M * N) : this.output(2, C, cOff, M * N);
-    this.kernels.sgemm(transA ? 1 : 0, transB ? 1 : 0, M, N, K, a, b, c, accumulate ? 1 : 0, this.scratch);
+    const tA = transA ? 1 : 0;
+    const tB = transB ? 1 : 0;
+    const acc = accumulate ? 1 : 0;
+    if (this.splitter === null || !this.splitter.sgemm(tA, tB, M, N, K, a, b, c, acc)) this.kernels.sgemm(tA, tB, M, N, K, a, b, c, acc, this.scratch);
     this.flush(2, C, cOff, M * N);
+  }
+
+  /** The block C[m0:m1, n0:n1] of a product on addresses (see sgemmPart), with this thread's scratch. */
+  sgemmPart(transA: number, transB: number, M: number, N: number, K: number, a: number, b: number, c: number, accumulate: number,
+    m0: number, m1: number, n0: number, n1: number, packedA = 0): void {
+    this.kernels.sgemmPart(transA, transB, M, N, K, a, b, c, accumulate, this.scratch, m0, m1, n0, n1, packedA);
   }
 
   /**

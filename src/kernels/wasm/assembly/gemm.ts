@@ -25,26 +25,68 @@ export function sgemmScratchBytes(): i32 {
  * KC-sized blocks, in a fixed order that depends only on the shapes, so results are reproducible.
  */
 export function sgemm(transA: i32, transB: i32, M: i32, N: i32, K: i32, a: usize, b: usize, c: usize, accumulate: i32, scratch: usize): void {
-  if (M <= 0 || N <= 0) return;
+  sgemmPart(transA, transB, M, N, K, a, b, c, accumulate, scratch, 0, M, 0, N, 0);
+}
+
+// K blocks of equal size, so K = 300 runs as 2×150 rather than 256 + a thin 44.
+// @ts-ignore: decorator
+@inline
+function kBlock(K: i32): i32 {
+  return (K + (K + KC - 1) / KC - 1) / ((K + KC - 1) / KC);
+}
+
+/** Bytes of op(A) packed whole by sgemmPackA. */
+export function sgemmPackedABytes(M: i32, K: i32): i32 {
+  return ((M + MR - 1) / MR) * MR * K * 4;
+}
+
+/**
+ * Packs all of op(A) at `dst`, block (ic, pc) at (pc·Mpad + ic·kc) floats: what sgemmPart would pack
+ * for each block, done once for threads that share the columns of one product.
+ */
+export function sgemmPackA(transA: i32, M: i32, K: i32, a: usize, dst: usize): void {
+  if (M <= 0 || K <= 0) return;
+  const mPad = ((M + MR - 1) / MR) * MR;
+  const kcStep = kBlock(K);
+  for (let pc = 0; pc < K; pc += kcStep) {
+    const kc = min(kcStep, K - pc);
+    for (let ic = 0; ic < M; ic += MC) {
+      const at = dst + (<usize>pc * mPad + <usize>ic * kc) * 4;
+      if (transA) packAT(a, M, ic, pc, min(MC, M - ic), kc, at);
+      else packA(a, K, ic, pc, min(MC, M - ic), kc, at);
+    }
+  }
+}
+
+/**
+ * The block C[m0:m1, n0:n1] of `sgemm`'s product, alone. Each element of C is summed over K in the same
+ * order whatever block it is computed in (an edge tile adds the same values in the same order, through
+ * the scratch tile), so blocks that tile C give the bits of the whole call: threads may share one product.
+ * packedA ≠ 0: op(A) as sgemmPackA left it there, read instead of packed (then m0 = 0, m1 = M).
+ */
+export function sgemmPart(transA: i32, transB: i32, M: i32, N: i32, K: i32, a: usize, b: usize, c: usize, accumulate: i32, scratch: usize,
+  m0: i32, m1: i32, n0: i32, n1: i32, packedA: usize): void {
+  if (m1 <= m0 || n1 <= n0) return;
   if (K <= 0) {
-    if (!accumulate) memory.fill(c, 0, <usize>M * N * 4);
+    if (!accumulate) for (let i = m0; i < m1; i++) memory.fill(c + (<usize>i * N + n0) * 4, 0, <usize>(n1 - n0) * 4);
     return;
   }
-  const pa = scratch;
-  const pb = pa + <usize>(MC * KC) * 4;
+  let pa = scratch;
+  const pb = scratch + <usize>(MC * KC) * 4;
   const tile = pb + <usize>(KC * NC) * 4;
-  // Equal-sized K blocks, so K = 300 runs as 2×150 rather than 256 + a thin 44.
-  const kcStep = (K + (K + KC - 1) / KC - 1) / ((K + KC - 1) / KC);
-  for (let jc = 0; jc < N; jc += NC) {
-    const nc = min(NC, N - jc);
+  const kcStep = kBlock(K);
+  const mPad = ((M + MR - 1) / MR) * MR;
+  for (let jc = n0; jc < n1; jc += NC) {
+    const nc = min(NC, n1 - jc);
     for (let pc = 0; pc < K; pc += kcStep) {
       const kc = min(kcStep, K - pc);
       const add = accumulate != 0 || pc > 0;
       if (transB) packBT(b, K, pc, jc, kc, nc, pb);
       else packB(b, N, pc, jc, kc, nc, pb);
-      for (let ic = 0; ic < M; ic += MC) {
-        const mc = min(MC, M - ic);
-        if (transA) packAT(a, M, ic, pc, mc, kc, pa);
+      for (let ic = m0; ic < m1; ic += MC) {
+        const mc = min(MC, m1 - ic);
+        if (packedA != 0) pa = packedA + (<usize>pc * mPad + <usize>ic * kc) * 4;
+        else if (transA) packAT(a, M, ic, pc, mc, kc, pa);
         else packA(a, K, ic, pc, mc, kc, pa);
         for (let jr = 0; jr < nc; jr += NR) {
           const nr = min(NR, nc - jr);
